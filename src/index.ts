@@ -1,0 +1,21 @@
+/**
+ * emissaryd — public API. Built-in backends import only from this module, and so can yours.
+ * @packageDocumentation
+ */
+export type { Backend, BackendFactory, BackendFactoryContext, FetchContext, ResolveContext, Secret, SecretRef } from "./backend.js";
+export { refKey } from "./backend.js";
+export {
+  EmissaryError,
+  SecretNotFoundError,
+  TransientError,
+  FatalError,
+  TemplateError,
+  ConfigError,
+  WriteError,
+  classifyError,
+  type ErrorClass,
+  type SourceLocation,
+} from "./errors.js";
+export { parseDuration, toMs, formatDuration, DurationError } from "./duration.js";
+export { parseRef, extractValue, parsePointer, INTENTIONALLY_EMPTY, RefSyntaxError, type RefSpec, type FieldSelector, type ResolvedValue } from "./refs.js";
+export { createLogger, silentLogger, safeError, LOG_LEVELS, LOG_FORMATS, type LogLevel, type LogFormat, type LoggerOptions, type SafeError, type Logger } from "./log.js";
