@@ -19,3 +19,5 @@ export {
 export { parseDuration, toMs, formatDuration, DurationError } from "./duration.js";
 export { parseRef, extractValue, parsePointer, INTENTIONALLY_EMPTY, RefSyntaxError, type RefSpec, type FieldSelector, type ResolvedValue } from "./refs.js";
 export { createLogger, silentLogger, safeError, LOG_LEVELS, LOG_FORMATS, type LogLevel, type LogFormat, type LoggerOptions, type SafeError, type Logger } from "./log.js";
+export { contentVersion, rejectUnknownKeys, rejectUnknownOptions } from "./backend-helpers.js";
+export { createMemoryBackend, type MemoryBackend, type MemoryBackendOptions } from "./memory-backend.js";

@@ -1,0 +1,321 @@
+/**
+ * The `file` backend: a secret is a file's contents. `file:/run/secrets/db` or, relative to the
+ * template's directory, `file:../secrets/db`. JSON and YAML files allow `#field`.
+ *
+ * Files are pushed, not polled: the backend watches each file's parent directory, because
+ * editors, Kubernetes (the `..data` symlink swap) and LinuxKit replace files by rename or by
+ * swapping a symlink, which a watch on the file itself would not see.
+ * @packageDocumentation
+ */
+import { watch as fsWatch, type FSWatcher } from "node:fs";
+import { lstat, readFile, stat } from "node:fs/promises";
+import { basename, dirname, isAbsolute, resolve as resolvePath } from "node:path";
+import { parse as parseYaml } from "yaml";
+import {
+  FatalError,
+  SecretNotFoundError,
+  TransientError,
+  contentVersion,
+  rejectUnknownKeys,
+  rejectUnknownOptions,
+  safeError,
+  type Backend,
+  type BackendFactoryContext,
+  type FetchContext,
+  type Logger,
+  type ResolveContext,
+  type Secret,
+  type SecretRef,
+} from "../src/index.js";
+
+/** Largest file the backend reads; bigger files are a {@link FatalError} (a wrong path, surely). */
+export const FILE_MAX_BYTES = 16 * 1024 * 1024;
+
+/** Tuning for {@link createFileBackend}; the config file section takes no keys. */
+export interface FileBackendOptions {
+  /** How often a missing parent directory is looked for. @defaultValue 1000 */
+  dirPollMs?: number;
+  /** Events closer together than this are handled as one (a truncate then a write). @defaultValue 15 */
+  debounceMs?: number;
+}
+
+/** Errno codes that mean "the file is not there (yet)". */
+const NOT_FOUND_CODES = new Set(["ENOENT", "ENOTDIR"]);
+/** Errno codes that retrying soon will not fix. */
+const FATAL_CODES = new Set(["EACCES", "EPERM", "EISDIR", "ELOOP", "ENAMETOOLONG"]);
+
+/** One subscriber: its callback and the content hash it last saw (`null`: missing). */
+interface Subscription {
+  readonly onChange: () => void;
+  /** `undefined` until the first look; then the hash that subscriber is assumed to have. */
+  baseline: string | null | undefined;
+}
+
+/** One watched directory, shared by every reference to a file in it. */
+interface DirWatch {
+  readonly dir: string;
+  /** Watched absolute file path → its subscribers. */
+  readonly files: Map<string, Set<Subscription>>;
+  fsw?: FSWatcher;
+  /** Inode of the directory `fsw` watches: a directory deleted and recreated needs a new watch. */
+  ino?: number;
+  poll?: NodeJS.Timeout;
+  debounce?: NodeJS.Timeout;
+  checking: boolean;
+  again: boolean;
+  /** Whether some watched path is a symlink: then any event in the directory may change it. */
+  hasSymlink: boolean;
+  closed: boolean;
+}
+
+function errnoOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+/** Hash of the file's bytes; `null` when it does not exist; `err:CODE` when it cannot be read. */
+async function hashFile(path: string): Promise<string | null> {
+  try {
+    return contentVersion(await readFile(path));
+  } catch (err) {
+    const code = errnoOf(err) ?? "UNKNOWN";
+    return NOT_FOUND_CODES.has(code) ? null : `err:${code}`;
+  }
+}
+
+/**
+ * Parses JSON and YAML files so `#field` works. Never lets a parser's message out: parsers
+ * quote the text they choke on.
+ */
+function parseData(path: string, text: string): unknown {
+  const lower = path.toLowerCase();
+  try {
+    if (lower.endsWith(".json")) return asStructured(JSON.parse(text));
+    if (lower.endsWith(".yaml") || lower.endsWith(".yml")) return asStructured(parseYaml(text, { logLevel: "silent" }));
+    if (text.trimStart().startsWith("{")) return asStructured(JSON.parse(text));
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}
+
+function asStructured(v: unknown): unknown {
+  return v !== null && typeof v === "object" ? v : undefined;
+}
+
+/**
+ * Builds the `file` backend.
+ *
+ * @param ctx - factory context; `ctx.config` (`backends.file`) must be empty
+ * @param options - tuning, for tests and embedders
+ * @throws ConfigError for any key in `backends.file`
+ */
+export function createFileBackend(ctx: BackendFactoryContext, options: FileBackendOptions = {}): Backend {
+  rejectUnknownKeys("file", ctx.config, [], ctx.configFile);
+  const dirPollMs = options.dirPollMs ?? 1000;
+  const debounceMs = options.debounceMs ?? 15;
+  const logger: Logger = ctx.logger;
+  /** The hash each path had at its last fetch: the baseline of a subscriber that arrives later. */
+  const fetched = new Map<string, string | null>();
+  const dirs = new Map<string, DirWatch>();
+  let closed = false;
+
+  function absolute(ref: SecretRef): string {
+    return isAbsolute(ref.id) ? ref.id : resolvePath(ref.id);
+  }
+
+  function stopFsWatch(dw: DirWatch): void {
+    if (dw.fsw) {
+      dw.fsw.removeAllListeners("change");
+      dw.fsw.close();
+      delete dw.fsw;
+      delete dw.ino;
+    }
+  }
+
+  function startPoll(dw: DirWatch): void {
+    if (dw.poll || dw.closed) return;
+    dw.poll = setInterval(() => {
+      stat(dw.dir).then(
+        (st) => {
+          if (st.isDirectory()) void check(dw);
+        },
+        () => undefined,
+      );
+    }, dirPollMs);
+    dw.poll.unref();
+  }
+
+  function stopPoll(dw: DirWatch): void {
+    if (dw.poll) clearInterval(dw.poll);
+    delete dw.poll;
+  }
+
+  function schedule(dw: DirWatch): void {
+    if (dw.debounce || dw.closed) return;
+    dw.debounce = setTimeout(() => {
+      delete dw.debounce;
+      void check(dw);
+    }, debounceMs);
+    dw.debounce.unref();
+  }
+
+  function startFsWatch(dw: DirWatch, ino: number): void {
+    stopFsWatch(dw);
+    try {
+      const fsw = fsWatch(dw.dir, { persistent: false }, (event, filename) => {
+        // A write to an unrelated file in a busy directory is not worth re-reading ours for;
+        // renames always are (a rename over our file, the directory itself going away).
+        if (event === "change" && filename && !dw.hasSymlink && !watchesName(dw, filename.toString())) return;
+        schedule(dw);
+      });
+      fsw.on("error", () => {
+        // The directory went away or the watch broke: look again, poll if it is gone.
+        stopFsWatch(dw);
+        schedule(dw);
+      });
+      dw.fsw = fsw;
+      dw.ino = ino;
+    } catch (err) {
+      logger.debug({ dir: dw.dir, err: safeError(err) }, "file backend: cannot watch directory yet; polling for it");
+      startPoll(dw);
+    }
+  }
+
+  function watchesName(dw: DirWatch, name: string): boolean {
+    for (const p of dw.files.keys()) if (basename(p) === name) return true;
+    return false;
+  }
+
+  /** Re-establishes the directory watch if needed, then compares every watched file's hash. */
+  async function check(dw: DirWatch): Promise<void> {
+    if (dw.checking) {
+      dw.again = true;
+      return;
+    }
+    dw.checking = true;
+    try {
+      do {
+        dw.again = false;
+        const st = await stat(dw.dir).catch(() => undefined);
+        if (dw.closed) return;
+        if (!st || !st.isDirectory()) {
+          stopFsWatch(dw);
+          startPoll(dw);
+        } else {
+          stopPoll(dw);
+          // Watch before reading, so a change made while we read is an event, not a loss.
+          if (!dw.fsw || dw.ino !== st.ino) startFsWatch(dw, st.ino);
+        }
+        let hasSymlink = false;
+        for (const [path, subs] of [...dw.files]) {
+          const [hash, link] = await Promise.all([hashFile(path), lstat(path).then((s) => s.isSymbolicLink(), () => false)]);
+          if (dw.closed) return;
+          hasSymlink ||= link;
+          for (const sub of [...subs]) {
+            if (sub.baseline === undefined) {
+              sub.baseline = hash;
+            } else if (sub.baseline !== hash) {
+              sub.baseline = hash;
+              if (subs.has(sub)) notify(sub, path);
+            }
+          }
+        }
+        dw.hasSymlink = hasSymlink;
+      } while (dw.again && !dw.closed);
+    } finally {
+      dw.checking = false;
+    }
+  }
+
+  function notify(sub: Subscription, path: string): void {
+    try {
+      sub.onChange();
+    } catch (err) {
+      logger.warn({ path, err: safeError(err) }, "file backend: a change subscriber threw");
+    }
+  }
+
+  function closeDir(dw: DirWatch): void {
+    dw.closed = true;
+    stopFsWatch(dw);
+    stopPoll(dw);
+    if (dw.debounce) clearTimeout(dw.debounce);
+    delete dw.debounce;
+    dirs.delete(dw.dir);
+  }
+
+  const backend = {
+    name: "file",
+    defaultRefreshMs: 60_000,
+
+    resolve(ref: SecretRef, rctx: ResolveContext): SecretRef {
+      if (isAbsolute(ref.id)) return ref;
+      return { ...ref, id: resolvePath(rctx.baseDir, ref.id) };
+    },
+
+    validate(ref: SecretRef): void {
+      if (ref.id === "" || ref.id.includes("\0")) throw new FatalError(`file:${JSON.stringify(ref.id)}: not a valid path`);
+      rejectUnknownOptions(ref);
+    },
+
+    async fetch(ref: SecretRef, fctx: FetchContext): Promise<Secret> {
+      const path = absolute(ref);
+      let buf: Buffer;
+      try {
+        buf = await readFile(path, { signal: fctx.signal });
+      } catch (err) {
+        const code = errnoOf(err);
+        if (code !== undefined && NOT_FOUND_CODES.has(code)) {
+          fetched.set(path, null);
+          throw new SecretNotFoundError(`file:${path}: no such file`);
+        }
+        if (code === "ABORT_ERR" || fctx.signal.aborted) throw new TransientError(`file:${path}: read aborted`);
+        if (code === "EACCES" || code === "EPERM") throw new FatalError(`file:${path}: permission denied (${code}); check the file's owner and mode`, { cause: err });
+        if (code !== undefined && FATAL_CODES.has(code)) throw new FatalError(`file:${path}: cannot be read (${code})`, { cause: err });
+        throw new TransientError(`file:${path}: read failed (${code ?? "unknown error"})`, { cause: err });
+      }
+      if (buf.length > FILE_MAX_BYTES) throw new FatalError(`file:${path}: larger than ${FILE_MAX_BYTES} bytes`);
+      const version = contentVersion(buf);
+      fetched.set(path, version);
+      const value = buf.toString("utf8");
+      const data = parseData(path, value);
+      return data === undefined ? { value, version } : { value, version, data };
+    },
+
+    watch(ref: SecretRef, onChange: () => void): () => void {
+      if (closed) return () => undefined;
+      const path = absolute(ref);
+      const dir = dirname(path);
+      let dw = dirs.get(dir);
+      if (!dw) {
+        dw = { dir, files: new Map(), checking: false, again: false, hasSymlink: false, closed: false };
+        dirs.set(dir, dw);
+      }
+      let subs = dw.files.get(path);
+      if (!subs) dw.files.set(path, (subs = new Set()));
+      const sub: Subscription = { onChange, baseline: fetched.get(path) };
+      subs.add(sub);
+      void check(dw);
+      const owner = dw;
+      let done = false;
+      return () => {
+        if (done) return;
+        done = true;
+        const s = owner.files.get(path);
+        s?.delete(sub);
+        if (s && s.size === 0) owner.files.delete(path);
+        if (owner.files.size === 0) closeDir(owner);
+      };
+    },
+
+    async close(): Promise<void> {
+      closed = true;
+      for (const dw of [...dirs.values()]) closeDir(dw);
+    },
+  } satisfies Backend;
+  return backend;
+}
+
+/** The module's default export: the `file` backend factory. */
+export default createFileBackend;
