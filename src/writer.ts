@@ -21,9 +21,12 @@ export interface WriteRequest {
   content: string | Buffer;
   /** Permission bits, e.g. `0o600`. Only `mode & 0o7777` is used. */
   mode: number;
-  /** Owner to chown to; when absent the owner is neither changed nor compared. */
+  /**
+   * Owner to chown to. When absent the owner is not compared, and a file being replaced keeps
+   * its owner (best effort: only root can give a file away); a new file gets emissary's user.
+   */
   uid?: number;
-  /** Group to chown to; when absent the group is neither changed nor compared. */
+  /** Group to chown to. When absent, as for {@link WriteRequest.uid}. */
   gid?: number;
   /** Receives the in-place warning (path and errno only, never content). */
   logger?: Logger;
@@ -53,11 +56,14 @@ export interface WriteResult {
  * @internal
  */
 export interface WriterFsOps {
+  /** Opens (creates) the temp file. Called with the temp path, open flags and mode 0o600. */
+  open(path: string, flags: number, mode: number): Promise<fsp.FileHandle>;
   /** Renames the temp file over the destination. Called with the temp path and the destination. */
   rename(from: string, to: string): Promise<void>;
 }
 
 const defaultFsOps: WriterFsOps = {
+  open: (path, flags, mode) => fsp.open(path, flags, mode),
   rename: (from, to) => fsp.rename(from, to),
 };
 
@@ -87,30 +93,39 @@ function writeError(path: string, what: string, err: unknown): WriteError {
   return new WriteError(`cannot write ${path}: ${what} failed${errno ? ` (${errno})` : ""}`, path, errno, { cause: err });
 }
 
-/** Compares the destination with the request. Returns the first difference, or undefined if identical. */
-async function diff(req: WriteRequest, content: Buffer, mode: number): Promise<WriteReason | undefined> {
+/** The owner of the regular file being replaced, kept for the ids the request leaves out. */
+interface Existing {
+  uid: number;
+  gid: number;
+}
+
+/**
+ * Compares the destination with the request. Returns the first difference (undefined if
+ * identical) and the owner of the regular file currently there, if any.
+ */
+async function diff(req: WriteRequest, content: Buffer, mode: number): Promise<{ reason?: WriteReason; existing?: Existing }> {
   let st;
   try {
     st = await fsp.lstat(req.path);
-  } catch (err) {
-    if (errnoOf(err) === "ENOENT") return "created";
-    // ENOTDIR and friends: let the write attempt produce the real error.
-    return "created";
+  } catch {
+    // ENOENT, or ENOTDIR and friends: let the write attempt produce the real error.
+    return { reason: "created" };
   }
-  if (st.isSymbolicLink()) return "symlink";
-  if (!st.isFile()) return "content"; // a directory or device: the rename will report why it cannot
-  if (st.size !== content.length) return "content";
+  if (st.isSymbolicLink()) return { reason: "symlink" };
+  if (!st.isFile()) return { reason: "content" }; // a directory or device: the rename will report why it cannot
+  const existing = { uid: st.uid, gid: st.gid };
+  if (st.size !== content.length) return { reason: "content", existing };
   let onDisk: Buffer;
   try {
     onDisk = await fsp.readFile(req.path);
   } catch {
-    return "content"; // unreadable: rewrite it
+    return { reason: "content", existing }; // unreadable: rewrite it
   }
-  if (!onDisk.equals(content)) return "content";
-  if ((st.mode & 0o7777) !== mode) return "mode";
-  if (req.uid !== undefined && st.uid !== req.uid) return "owner";
-  if (req.gid !== undefined && st.gid !== req.gid) return "owner";
-  return undefined;
+  if (!onDisk.equals(content)) return { reason: "content", existing };
+  if ((st.mode & 0o7777) !== mode) return { reason: "mode", existing };
+  if (req.uid !== undefined && st.uid !== req.uid) return { reason: "owner", existing };
+  if (req.gid !== undefined && st.gid !== req.gid) return { reason: "owner", existing };
+  return { existing };
 }
 
 /** Creates missing parents, each 0755 whatever the umask. */
@@ -140,9 +155,25 @@ async function fsyncDir(dir: string, logger?: Logger): Promise<void> {
   }
 }
 
-async function applyModeOwner(fh: fsp.FileHandle, req: WriteRequest, mode: number): Promise<void> {
+/**
+ * Applies the final mode and owner to the new file. Ids the request leaves out are carried over
+ * from the file being replaced — "not given" means "not changed", and a rename would otherwise
+ * hand the file to emissary's own user. That carry-over is best effort: a non-root emissary
+ * cannot give a file away, and it did not ask to.
+ */
+async function applyModeOwner(fh: fsp.FileHandle, req: WriteRequest, mode: number, existing?: Existing): Promise<void> {
   await fh.chmod(mode);
-  if (req.uid !== undefined || req.gid !== undefined) await fh.chown(req.uid ?? -1, req.gid ?? -1);
+  const cur = await fh.stat();
+  const uid = req.uid ?? existing?.uid;
+  const gid = req.gid ?? existing?.gid;
+  if ((uid === undefined || uid === cur.uid) && (gid === undefined || gid === cur.gid)) return;
+  try {
+    await fh.chown(uid ?? -1, gid ?? -1);
+  } catch (err) {
+    if (req.uid === undefined && req.gid === undefined) return;
+    if (uid === req.uid && gid === req.gid) throw err;
+    await fh.chown(req.uid ?? -1, req.gid ?? -1);
+  }
 }
 
 /** Rewrites the destination in place, for bind-mounted files that cannot be renamed over. */
@@ -181,7 +212,7 @@ export async function writeAtomic(req: WriteRequest): Promise<WriteResult> {
   const mode = req.mode & 0o7777;
   const ops: WriterFsOps = { ...defaultFsOps, ...req.fsOps };
 
-  const reason = await diff(req, content, mode);
+  const { reason, existing } = await diff(req, content, mode);
   if (reason === undefined) return { changed: false, inPlace: false };
 
   const dir = dirname(req.path);
@@ -197,7 +228,7 @@ export async function writeAtomic(req: WriteRequest): Promise<WriteResult> {
   let created = false;
   let step = "create temp file";
   try {
-    fh = await fsp.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    fh = await ops.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     created = true;
     // open()'s mode is filtered by the umask, which can only remove bits — but be explicit:
     // the temp file holds the secret before its final mode is applied.
@@ -208,7 +239,7 @@ export async function writeAtomic(req: WriteRequest): Promise<WriteResult> {
     step = "fsync";
     await fh.sync();
     step = "chmod/chown";
-    await applyModeOwner(fh, req, mode);
+    await applyModeOwner(fh, req, mode, existing);
     step = "close";
     const h = fh;
     fh = undefined;
