@@ -1,0 +1,107 @@
+/**
+ * The `awssm` backend: AWS Secrets Manager.
+ *
+ * References: `awssm:NAME` or `awssm:ARN` (full or partial), with `#field` / `#/pointer` applied by
+ * the core to a JSON SecretString. Long form options: `version_stage` (default AWSCURRENT),
+ * `version_id` (a pinned version), `encoding` (`base64`, the default, or `utf8`: how a
+ * SecretBinary is rendered). The legacy `{{poll "awssm" "ID"}}` arrives as `awssm:ID`.
+ *
+ * Region: `backends.awssm.region` → `AWS_REGION` → `AWS_DEFAULT_REGION` → the profile → EC2
+ * instance metadata (IMDSv2, resolved by the SDK itself). Credentials: the SDK's default chain.
+ * Endpoint: `backends.awssm.endpoint` → `AWS_ENDPOINT_URL_SECRETS_MANAGER` → `AWS_ENDPOINT_URL`.
+ *
+ * The SDK is imported on first use. See docs/awssm.md for the IAM policy and the request arithmetic.
+ * @packageDocumentation
+ */
+import type { Backend, BackendFactoryContext, Secret } from "../src/index.js";
+import { FatalError, refKey, safeError } from "../src/index.js";
+import { createSecretsApi, type SecretsApi } from "./awssm/client.js";
+import { endpointForLog, parseAwsSmConfig, type AwsSmSettings } from "./awssm/config.js";
+import { AwsSmFetcher, type FetchCounts } from "./awssm/fetcher.js";
+import { planRef } from "./awssm/refs.js";
+
+export { AWSSM_CONFIG_KEYS, type AwsSmSettings } from "./awssm/config.js";
+export { AWSSM_REF_OPTIONS, type BinaryEncoding } from "./awssm/refs.js";
+export { AWS_ERROR_TABLE } from "./awssm/errors.js";
+
+/** How often a resolved secret is re-checked (one DescribeSecret). @defaultValue 1 hour */
+export const AWSSM_DEFAULT_REFRESH_MS = 3_600_000;
+
+/** The awssm backend, with its request counters (for debugging and tests). */
+export interface AwsSmBackend extends Backend {
+  readonly name: "awssm";
+  /** Requests made so far: DescribeSecret, GetSecretValue, BatchGetSecretValue. */
+  readonly counts: Readonly<FetchCounts>;
+  /** The validated settings (no credentials are part of them). */
+  readonly settings: AwsSmSettings;
+}
+
+/**
+ * Builds the awssm backend from the `backends.awssm` config section and the environment.
+ * Does not load the AWS SDK; that happens on the first fetch.
+ * @throws {@link ConfigError} naming `backends.awssm.<key>` for an unknown key or a bad value.
+ */
+export default function createAwsSmBackend(ctx: BackendFactoryContext): AwsSmBackend {
+  const settings = parseAwsSmConfig(ctx.config, ctx.env, ctx.configFile);
+  const logger = ctx.logger.child({ backend: "awssm" });
+  let apiPromise: Promise<SecretsApi> | undefined;
+  let api: SecretsApi | undefined;
+  let closed = false;
+
+  const getApi = (): Promise<SecretsApi> => {
+    if (closed) return Promise.reject(new FatalError("awssm: the backend is closed"));
+    apiPromise ??= (async () => {
+      let built: SecretsApi;
+      try {
+        built = await createSecretsApi(settings);
+      } catch (err) {
+        apiPromise = undefined;
+        throw new FatalError(`awssm: cannot load @aws-sdk/client-secrets-manager (${safeError(err).type})`);
+      }
+      api = built;
+      let region: string | undefined;
+      try {
+        region = await built.region();
+      } catch {
+        // No region: every fetch fails with a message saying how to set one.
+      }
+      logger.info(
+        { region: region ?? null, regionSource: settings.regionSource, endpoint: endpointForLog(settings.endpoint), maxAttempts: settings.maxAttempts },
+        region ? "AWS Secrets Manager client ready" : "AWS Secrets Manager client has no region yet",
+      );
+      return built;
+    })();
+    return apiPromise;
+  };
+
+  const fetcher = new AwsSmFetcher({ api: getApi, logger });
+
+  const backend: AwsSmBackend = {
+    name: "awssm",
+    defaultRefreshMs: AWSSM_DEFAULT_REFRESH_MS,
+    counts: fetcher.counts,
+    settings,
+    validate(ref) {
+      planRef(ref);
+    },
+    async fetch(ref, fctx) {
+      const key = refKey(ref);
+      const previous = new Map<string, Secret>(fctx.previous ? [[key, fctx.previous]] : []);
+      const out = await fetcher.fetchMany([ref], fctx.signal, previous);
+      const r = out.get(key);
+      if (r === undefined) throw new FatalError(`${key}: no result`);
+      if (r instanceof Error) throw r;
+      return r;
+    },
+    async fetchMany(refs, fctx) {
+      return fetcher.fetchMany(refs, fctx.signal, fctx.previous);
+    },
+    async close() {
+      closed = true;
+      api?.destroy();
+      api = undefined;
+      apiPromise = undefined;
+    },
+  };
+  return backend;
+}

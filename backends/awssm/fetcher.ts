@@ -1,0 +1,222 @@
+/**
+ * The fetch strategy of the awssm backend — the model of the AWS caching libraries:
+ *
+ * 1. A reference seen before (the core passes its last Secret, whose `version` is the VersionId)
+ *    is refreshed with DescribeSecret, one call per unique secret id, which answers which version
+ *    each staging label points at. Unchanged → the previous Secret is returned, no value is read.
+ * 2. First fetches and changed versions read the value: BatchGetSecretValue, 20 ids a call, for
+ *    AWSCURRENT; GetSecretValue for other stages, pinned versions, a lone secret, and whenever the
+ *    batch call is denied (then never tried again).
+ *
+ * So a secret costs one request per refresh however many templates name it, and the value only
+ * crosses the wire when it changed.
+ */
+import type { Logger, Secret, SecretRef } from "../../src/index.js";
+import { FatalError, SecretNotFoundError, refKey } from "../../src/index.js";
+import type { DescribeResult, SecretsApi, ValueResult } from "./client.js";
+import { awsErrorFacts, fromAwsError, fromBatchError } from "./errors.js";
+import { batchable, planRef, sameSecret, toSecret, type AwsSmRef } from "./refs.js";
+
+/** BatchGetSecretValue takes at most this many ids. */
+export const BATCH_SIZE = 20;
+/** Requests in flight at once per backend. */
+export const CONCURRENCY = 8;
+
+/** Error names that mean "this endpoint will not do BatchGetSecretValue for us". */
+const BATCH_UNAVAILABLE = new Set(["AccessDeniedException", "AccessDenied", "UnknownOperationException", "InvalidAction", "NotImplemented", "UnsupportedOperation"]);
+
+type Result = Secret | Error;
+
+/** Options for {@link AwsSmFetcher}. */
+export interface FetcherOptions {
+  /** Returns the (lazily built) API. */
+  readonly api: () => Promise<SecretsApi>;
+  readonly logger: Logger;
+}
+
+/** Counts of API requests made, for debug logs and tests. */
+export interface FetchCounts {
+  describe: number;
+  getValue: number;
+  batch: number;
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** Fetch state that outlives one call: which optional permissions turned out to be missing. */
+export class AwsSmFetcher {
+  readonly #opts: FetcherOptions;
+  #batchUnavailable = false;
+  readonly #describeDenied = new Set<string>();
+  /** Requests made so far. */
+  readonly counts: FetchCounts = { describe: 0, getValue: 0, batch: 0 };
+
+  constructor(opts: FetcherOptions) {
+    this.#opts = opts;
+  }
+
+  /** Fetches every reference; the map is keyed by refKey. Never throws for one reference's failure. */
+  async fetchMany(refs: readonly SecretRef[], signal: AbortSignal, previous: ReadonlyMap<string, Secret>): Promise<Map<string, Result>> {
+    const out = new Map<string, Result>();
+    const plans: AwsSmRef[] = [];
+    const seen = new Set<string>();
+    for (const ref of refs) {
+      let p: AwsSmRef;
+      try {
+        p = planRef(ref);
+      } catch (err) {
+        out.set(refKey(ref), err as Error);
+        continue;
+      }
+      if (seen.has(p.key)) continue;
+      seen.add(p.key);
+      plans.push(p);
+    }
+    if (plans.length === 0) return out;
+
+    let api: SecretsApi;
+    try {
+      api = await this.#opts.api();
+    } catch (err) {
+      for (const p of plans) out.set(p.key, fromAwsError(p.label, err));
+      return out;
+    }
+
+    const needValue: AwsSmRef[] = [];
+    const toDescribe = new Map<string, AwsSmRef[]>();
+    for (const p of plans) {
+      const prev = previous.get(p.key);
+      if (prev?.version !== undefined && !this.#describeDenied.has(p.id)) push(toDescribe, p.id, p);
+      else needValue.push(p);
+    }
+
+    await mapLimit([...toDescribe], CONCURRENCY, async ([id, group]) => {
+      let d: DescribeResult;
+      try {
+        this.counts.describe++;
+        d = await api.describe(id, signal);
+      } catch (err) {
+        const facts = awsErrorFacts(err);
+        if (facts.name === "AccessDeniedException" && !signal.aborted) {
+          this.#describeDenied.add(id);
+          this.#opts.logger.warn(
+            { ref: group[0]!.label, awsError: facts.name },
+            "DescribeSecret denied: refreshing this secret with GetSecretValue instead (grant secretsmanager:DescribeSecret to refresh without reading the value)",
+          );
+          needValue.push(...group);
+          return;
+        }
+        for (const p of group) out.set(p.key, fromAwsError(p.label, err));
+        return;
+      }
+      for (const p of group) {
+        const r = decide(p, d, previous.get(p.key)!);
+        if (r === "fetch") needValue.push(p);
+        else out.set(p.key, r);
+      }
+    });
+
+    await this.#fetchValues(api, needValue, signal, out);
+    this.#opts.logger.debug({ refs: plans.length, requests: { ...this.counts } }, "awssm fetch done");
+    return out;
+  }
+
+  async #fetchValues(api: SecretsApi, plans: readonly AwsSmRef[], signal: AbortSignal, out: Map<string, Result>): Promise<void> {
+    const singles: AwsSmRef[] = [];
+    const byId = new Map<string, AwsSmRef[]>();
+    for (const p of plans) {
+      if (batchable(p) && !this.#batchUnavailable) push(byId, p.id, p);
+      else singles.push(p);
+    }
+    const ids = [...byId.keys()];
+    const chunks: string[][] = [];
+    for (let i = 0; i < ids.length; i += BATCH_SIZE) chunks.push(ids.slice(i, i + BATCH_SIZE));
+
+    await mapLimit(chunks, Math.max(1, Math.floor(CONCURRENCY / 4)), async (chunk) => {
+      const group = chunk.flatMap((id) => byId.get(id)!);
+      if (chunk.length < 2 || this.#batchUnavailable) {
+        singles.push(...group);
+        return;
+      }
+      let answer: { values: ValueResult[]; errors: { secretId?: string; errorCode?: string; message?: string }[] };
+      try {
+        this.counts.batch++;
+        answer = await api.batchGetValues(chunk, signal);
+      } catch (err) {
+        const facts = awsErrorFacts(err);
+        if (BATCH_UNAVAILABLE.has(facts.name) && !signal.aborted) {
+          if (!this.#batchUnavailable) {
+            this.#batchUnavailable = true;
+            this.#opts.logger.warn(
+              { awsError: facts.name },
+              "BatchGetSecretValue is not available: reading secrets one by one with GetSecretValue (grant secretsmanager:BatchGetSecretValue to save requests)",
+            );
+          }
+          singles.push(...group);
+          return;
+        }
+        for (const p of group) out.set(p.key, fromAwsError(p.label, err));
+        return;
+      }
+      for (const id of chunk) {
+        const refsForId = byId.get(id)!;
+        const value = answer.values.find((v) => sameSecret(id, v));
+        const error = value ? undefined : answer.errors.find((e) => e.secretId === id || (e.secretId !== undefined && sameSecret(id, { arn: e.secretId })));
+        for (const p of refsForId) {
+          if (value) out.set(p.key, toSecret(p, value));
+          else if (error) out.set(p.key, fromBatchError(p.label, error.errorCode, error.message));
+          else singles.push(p); // not in the answer at all: ask for it alone
+        }
+      }
+    });
+
+    // One GetSecretValue per distinct (id, stage, version), shared by references differing only in encoding.
+    const groups = new Map<string, AwsSmRef[]>();
+    for (const p of singles) push(groups, `${p.id}\u0000${p.stage ?? ""}\u0000${p.versionId ?? ""}`, p);
+    await mapLimit([...groups.values()], CONCURRENCY, async (group) => {
+      const p0 = group[0]!;
+      try {
+        this.counts.getValue++;
+        const v = await api.getValue(
+          { secretId: p0.id, ...(p0.stage !== undefined ? { versionStage: p0.stage } : {}), ...(p0.versionId !== undefined ? { versionId: p0.versionId } : {}) },
+          signal,
+        );
+        for (const p of group) out.set(p.key, toSecret(p, v));
+      } catch (err) {
+        for (const p of group) out.set(p.key, fromAwsError(p.label, err));
+      }
+    });
+  }
+}
+
+/**
+ * What DescribeSecret means for one reference: the previous Secret (nothing changed), "fetch"
+ * (the stage moved to another version), or why it cannot be read.
+ */
+export function decide(p: AwsSmRef, d: DescribeResult, prev: Secret): Secret | "fetch" | Error {
+  if (d.deleted) {
+    return new FatalError(`${p.label}: InvalidRequestException: the secret is scheduled for deletion — restore it or stop using it`);
+  }
+  if (p.versionId !== undefined) {
+    // A version's value never changes; DescribeSecret only confirmed the secret still exists.
+    if (prev.version === p.versionId) return prev;
+    return "fetch";
+  }
+  const stage = p.stage!;
+  const current = Object.entries(d.versionIdsToStages).find(([, labels]) => labels.includes(stage))?.[0];
+  if (current === undefined) return new SecretNotFoundError(`${p.label}: no version of the secret has the staging label ${stage}`);
+  return current === prev.version ? prev : "fetch";
+}
+
+function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
+  const list = m.get(k);
+  if (list) list.push(v);
+  else m.set(k, [v]);
+}
