@@ -1,0 +1,71 @@
+import { parseArgs } from "node:util";
+import type { FlagValues } from "../config.js";
+
+/** Parsed command line. */
+export interface CliArgs {
+  readonly command: "run" | "once" | "check" | "render" | "help" | "version";
+  readonly file?: string;
+  readonly flags: FlagValues;
+  readonly json: boolean;
+}
+
+/** A usage error (exit code 2). */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+const COMMANDS = new Set(["run", "once", "check", "render"]);
+
+/** Parses argv (without node and script). @throws {@link UsageError} */
+export function parseCli(argv: readonly string[]): CliArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        templates: { type: "string" },
+        pattern: { type: "string" },
+        config: { type: "string" },
+        "startup-delay": { type: "string" },
+        "log-level": { type: "string" },
+        "log-format": { type: "string" },
+        "status-addr": { type: "string" },
+        "backend-module": { type: "string", multiple: true },
+        timeout: { type: "string" },
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "v" },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values: v, positionals } = parsed;
+  const flags: FlagValues = {
+    ...(v.templates !== undefined ? { templates: v.templates } : {}),
+    ...(v.pattern !== undefined ? { pattern: v.pattern } : {}),
+    ...(v.config !== undefined ? { config: v.config } : {}),
+    ...(v["startup-delay"] !== undefined ? { startupDelay: v["startup-delay"] } : {}),
+    ...(v["log-level"] !== undefined ? { logLevel: v["log-level"] } : {}),
+    ...(v["log-format"] !== undefined ? { logFormat: v["log-format"] } : {}),
+    ...(v["status-addr"] !== undefined ? { statusAddr: v["status-addr"] } : {}),
+    ...(v["backend-module"] !== undefined ? { backendModules: v["backend-module"] } : {}),
+    ...(v.timeout !== undefined ? { timeout: v.timeout } : {}),
+  };
+  if (v.help) return { command: "help", flags, json: false };
+  if (v.version) return { command: "version", flags, json: false };
+  const [cmd = "run", ...rest] = positionals;
+  if (!COMMANDS.has(cmd)) throw new UsageError(`unknown command "${cmd}" (run, once, check, render FILE)`);
+  if (cmd === "render") {
+    if (rest.length !== 1) throw new UsageError("render takes exactly one template FILE");
+    return { command: "render", file: rest[0]!, flags, json: !!v.json };
+  }
+  if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+  if (v.json && cmd !== "check") throw new UsageError("--json goes with check");
+  return { command: cmd as CliArgs["command"], flags, json: !!v.json };
+}

@@ -1,0 +1,75 @@
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import type { Logger } from "pino";
+import { bindTemplate } from "../bind.js";
+import type { ResolvedConfig } from "../config.js";
+import { formatDuration } from "../duration.js";
+import { extractValue, type ResolvedValue } from "../refs.js";
+import { BackendRegistry } from "../registry.js";
+import { Scheduler } from "../scheduler.js";
+import { SecretStore } from "../store.js";
+import { renderTemplate } from "../template/render.js";
+
+/** `emissary render FILE`: resolve one template and print it to stdout; no write, no command. */
+export async function runRender(file: string, config: ResolvedConfig, logger: Logger): Promise<number> {
+  const path = resolve(file);
+  let source: string;
+  try {
+    source = await readFile(path, "utf8");
+  } catch (err) {
+    process.stderr.write(`emissary render: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? "error"})\n`);
+    return 2;
+  }
+  const registry = new BackendRegistry({ settings: config.backends, env: process.env, logger, modules: config.modules, ...(config.configFile ? { configFile: config.configFile } : {}) });
+  await registry.init();
+  const entry = await bindTemplate({ file: path, source }, { registry, config, cwd: process.cwd() });
+  if (!entry.template) {
+    process.stderr.write(`emissary render: ${entry.error?.message}\n`);
+    await registry.close();
+    return 2;
+  }
+  const t = entry.template;
+  const store = new SecretStore();
+  const values = (): { values: Map<string, ResolvedValue>; missing: string[] } => {
+    const v = new Map<string, ResolvedValue>();
+    const missing: string[] = [];
+    for (const b of entry.bindings) {
+      const s = store.get(b.key);
+      let r: ResolvedValue | undefined;
+      try {
+        if (s) r = extractValue(b.spec, s.secret);
+      } catch {
+        r = undefined;
+      }
+      if (!r && b.spec.default !== undefined) r = { kind: "text", text: b.spec.default };
+      if (r) v.set(b.name, r);
+      else missing.push(b.label);
+    }
+    return { values: v, missing };
+  };
+  let wake: () => void = () => undefined;
+  const scheduler = new Scheduler({ store, logger, retryMs: config.defaults.retryMs, onFetch: () => wake() });
+  for (const b of entry.bindings) scheduler.ensure(entry.refs!.get(b.key)!, entry.backends!.get(b.key)!, t.refreshMs ?? 3_600_000, b.label);
+  const keepAlive = setInterval(() => undefined, 1 << 30);
+  let timedOut = false;
+  const timer = config.timeoutMs !== undefined ? setTimeout(() => ((timedOut = true), wake()), config.timeoutMs) : undefined;
+  try {
+    for (;;) {
+      const { values: v, missing } = values();
+      if (missing.length === 0) {
+        process.stdout.write(renderTemplate(t, v));
+        return 0;
+      }
+      if (timedOut) {
+        process.stderr.write(`emissary render: timed out after ${formatDuration(config.timeoutMs!)}\npending: ${path} waits for ${missing.join(", ")}\n`);
+        return 1;
+      }
+      await new Promise<void>((r) => (wake = r));
+    }
+  } finally {
+    if (timer) clearTimeout(timer);
+    clearInterval(keepAlive);
+    scheduler.stop();
+    await registry.close();
+  }
+}

@@ -1,0 +1,108 @@
+import type { Logger } from "pino";
+import { childEnv, runCommand, type CommandResult } from "./executor.js";
+
+/** A command to run after a write. */
+export interface CommandJob {
+  readonly argv: readonly string[];
+  readonly timeoutMs: number;
+  /** Template files whose writes asked for it, in template order. */
+  readonly templates: string[];
+}
+
+/** What a finished command reports. */
+export interface CommandEvent extends CommandResult {
+  readonly command: readonly string[];
+  readonly templates: readonly string[];
+}
+
+/** Options for {@link CommandQueue}. */
+export interface CommandQueueOptions {
+  readonly logger: Logger;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly cwd?: string;
+  readonly onDone: (e: CommandEvent) => void;
+}
+
+/**
+ * Runs reload commands one at a time: commands never overlap. Identical commands submitted in
+ * one pass run once (the caller dedupes a pass); an identical command that is queued and not yet
+ * started absorbs a new request instead of running twice.
+ */
+export class CommandQueue {
+  readonly #queue: { key: string; job: CommandJob & { timeoutMs: number } }[] = [];
+  #running = false;
+  #idleWaiters: (() => void)[] = [];
+  readonly #abort = new AbortController();
+  readonly #opts: CommandQueueOptions;
+
+  constructor(opts: CommandQueueOptions) {
+    this.#opts = opts;
+  }
+
+  /** True when nothing is queued or running. */
+  get idle(): boolean {
+    return !this.#running && this.#queue.length === 0;
+  }
+
+  /** Queues jobs in order. */
+  enqueue(jobs: readonly CommandJob[]): void {
+    for (const job of jobs) {
+      const key = JSON.stringify(job.argv);
+      const queued = this.#queue.find((q) => q.key === key);
+      if (queued) {
+        for (const t of job.templates) if (!queued.job.templates.includes(t)) queued.job.templates.push(t);
+        queued.job = { ...queued.job, timeoutMs: Math.max(queued.job.timeoutMs, job.timeoutMs) };
+        continue;
+      }
+      this.#queue.push({ key, job: { ...job, templates: [...job.templates] } });
+    }
+    void this.#drain();
+  }
+
+  /** Resolves when the queue is empty and no command runs. */
+  whenIdle(): Promise<void> {
+    if (this.idle) return Promise.resolve();
+    return new Promise((r) => this.#idleWaiters.push(r));
+  }
+
+  /** Drops queued commands; a running command gets its timeout (or is ended when `force`). */
+  async stop(force = false): Promise<void> {
+    this.#queue.length = 0;
+    if (force) this.#abort.abort();
+    await this.whenIdle();
+  }
+
+  async #drain(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    try {
+      while (this.#queue.length > 0) {
+        const { job } = this.#queue.shift()!;
+        const log = this.#opts.logger.child({ templates: job.templates, command: job.argv[0] });
+        log.debug({ argv: job.argv }, "running command");
+        const result = await runCommand({
+          argv: job.argv,
+          timeoutMs: job.timeoutMs,
+          env: childEnv(this.#opts.env),
+          signal: this.#abort.signal,
+          ...(this.#opts.cwd ? { cwd: this.#opts.cwd } : {}),
+        });
+        const fields = { exitCode: result.exitCode, signal: result.signal, durationMs: Math.round(result.durationMs), timedOut: result.timedOut };
+        if (result.ok) log.info(fields, "command finished");
+        else log.warn({ ...fields, error: result.error, outputTail: tail(result.outputTail) }, result.timedOut ? "command timed out and was killed" : "command failed");
+        this.#opts.onDone({ ...result, command: job.argv, templates: job.templates });
+      }
+    } finally {
+      this.#running = false;
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+}
+
+/** The last few lines of a command's output, for a failure log line. */
+function tail(text: string): string {
+  const lines = text.trimEnd().split("\n");
+  return lines.slice(-10).join("\n").slice(-1000);
+}

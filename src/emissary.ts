@@ -1,0 +1,410 @@
+import { dirname } from "node:path";
+import type { Logger } from "pino";
+import type { Backend, BackendFactory } from "./backend.js";
+import { CommandQueue } from "./commands.js";
+import { resolveConfig, type FlagValues, type ResolvedConfig } from "./config.js";
+import { TypedEmitter, type EmissaryEventName, type Listener } from "./events.js";
+import { globToRegExp } from "./glob.js";
+import { createLogger, safeError } from "./log.js";
+import { BackendRegistry } from "./registry.js";
+import { Runner, type TemplateEntry } from "./runner.js";
+import { DEFAULT_REFRESH_MS, Scheduler } from "./scheduler.js";
+import { buildStatus, type EmissaryStatus } from "./status-model.js";
+import { SecretStore } from "./store.js";
+import { bindTemplate } from "./bind.js";
+import { readTemplateDir, TemplateDirWatcher } from "./template-dir.js";
+import { cleanStaleTempFiles } from "./writer.js";
+
+/** Options for {@link createEmissary}. Unset values come from the environment, then defaults. */
+export interface EmissaryOptions {
+  /** Template directory. @defaultValue `EMISSARY_TPL_DIR`, else the working directory */
+  templates?: string;
+  /** Template file glob. @defaultValue "*.tpl" */
+  pattern?: string;
+  /** YAML config file path. */
+  config?: string;
+  /** Extra backends (instances or factories), added to the built-in ones. */
+  backends?: readonly (Backend | BackendFactory)[];
+  /** Backend module paths, as `--backend-module`. */
+  modules?: readonly string[];
+  /** A pino logger. @defaultValue a JSON logger on stdout at `info` */
+  logger?: Logger;
+  /** Environment to read variables from. @defaultValue process.env */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Working directory for relative paths. @defaultValue process.cwd() */
+  cwd?: string;
+  /** Watch the template directory for changes. @defaultValue true */
+  watch?: boolean;
+  /** `once` semantics: failures are final instead of retried. @defaultValue false */
+  once?: boolean;
+  /** A config already resolved by the CLI (skips flag/env resolution). */
+  resolved?: ResolvedConfig;
+}
+
+/** Result of {@link Emissary.settled}. */
+export interface SettleResult {
+  /** Every template rendered and every command succeeded. */
+  readonly ok: boolean;
+  readonly status: EmissaryStatus;
+}
+
+/** A running (or startable) emissary. */
+export interface Emissary {
+  /** The configuration in effect. */
+  readonly config: ResolvedConfig;
+  /** Loads templates, starts fetching, rendering and watching. */
+  start(): Promise<void>;
+  /** Stops gracefully: in-flight writes finish, a running command gets its timeout (`force` ends it). Idempotent. */
+  stop(opts?: { force?: boolean }): Promise<void>;
+  /** Reloads config and every template, keeping already-fetched values. */
+  reload(): Promise<void>;
+  /** Subscribes to an event. */
+  on<K extends EmissaryEventName>(event: K, fn: Listener<K>): Emissary;
+  /** Unsubscribes. */
+  off<K extends EmissaryEventName>(event: K, fn: Listener<K>): Emissary;
+  /** Subscribes for one event. */
+  once<K extends EmissaryEventName>(event: K, fn: Listener<K>): Emissary;
+  /** A sanitized snapshot: templates, states, pending references, last errors. No values. */
+  status(): EmissaryStatus;
+  /**
+   * Resolves when every valid template has rendered (or failed for good) and no command is
+   * queued or running: what `emissary once` waits for.
+   */
+  settled(): Promise<SettleResult>;
+  /** Same as stop(). */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * Creates an emissary. Nothing runs until `start()`.
+ * @example
+ * const e = await createEmissary({ templates: "/etc/emissary", backends: [myBackend] });
+ * e.on("render", (ev) => console.log(ev.template, ev.dest));
+ * await e.start();
+ */
+export async function createEmissary(options: EmissaryOptions = {}): Promise<Emissary> {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const flags: FlagValues = {
+    ...(options.templates !== undefined ? { templates: options.templates } : {}),
+    ...(options.pattern !== undefined ? { pattern: options.pattern } : {}),
+    ...(options.config !== undefined ? { config: options.config } : {}),
+    ...(options.modules ? { backendModules: [...options.modules] } : {}),
+  };
+  const config = options.resolved ?? resolveConfig(flags, env, cwd);
+  return new EmissaryImpl(options, config, flags, env, cwd);
+}
+
+class EmissaryImpl implements Emissary {
+  config: ResolvedConfig;
+  readonly #logger: Logger;
+  readonly #events: TypedEmitter;
+  readonly #store = new SecretStore();
+  readonly #commands: CommandQueue;
+  readonly #runner: Runner;
+  #registry!: BackendRegistry;
+  #scheduler!: Scheduler;
+  #watcher?: TemplateDirWatcher;
+  #waitDirTimer?: NodeJS.Timeout;
+  #keepAlive?: NodeJS.Timeout;
+  #started = false;
+  #stopPromise?: Promise<void>;
+  #syncing: Promise<void> = Promise.resolve();
+  #syncAgain = false;
+  #cleanedDirs = new Set<string>();
+  #settleWaiters: (() => void)[] = [];
+  #readyAnnounced = false;
+  #dirMissing = false;
+
+  constructor(
+    private readonly options: EmissaryOptions,
+    config: ResolvedConfig,
+    private readonly flags: FlagValues,
+    private readonly env: Readonly<Record<string, string | undefined>>,
+    private readonly cwd: string,
+  ) {
+    this.config = config;
+    this.#logger = options.logger ?? createLogger(config.log);
+    this.#events = new TypedEmitter(() => this.#logger);
+    this.#commands = new CommandQueue({
+      logger: this.#logger,
+      env,
+      cwd,
+      onDone: (e) => {
+        this.#runner.commandDone(e.templates, {
+          ok: e.ok,
+          exitCode: e.exitCode,
+          signal: e.signal,
+          timedOut: e.timedOut,
+          durationMs: e.durationMs,
+          at: Date.now(),
+          ...(e.error ? { error: e.error } : {}),
+        });
+        this.#events.emit("command", e);
+        this.#checkSettled();
+      },
+    });
+    this.#runner = new Runner({
+      store: this.#store,
+      logger: this.#logger,
+      commands: this.#commands,
+      retryMs: config.defaults.retryMs,
+      once: options.once ?? false,
+      emit: (ev, payload) => this.#events.emit(ev, payload as never),
+      afterPass: () => this.#checkSettled(),
+    });
+    this.#newScheduler();
+  }
+
+  on<K extends EmissaryEventName>(event: K, fn: Listener<K>): Emissary {
+    this.#events.on(event, fn);
+    return this;
+  }
+  off<K extends EmissaryEventName>(event: K, fn: Listener<K>): Emissary {
+    this.#events.off(event, fn);
+    return this;
+  }
+  once<K extends EmissaryEventName>(event: K, fn: Listener<K>): Emissary {
+    this.#events.once(event, fn);
+    return this;
+  }
+
+  #newScheduler(): void {
+    this.#scheduler = new Scheduler({
+      store: this.#store,
+      logger: this.#logger,
+      retryMs: this.config.defaults.retryMs,
+      onFetch: (o) => {
+        this.#events.emit("fetch", { backend: o.ref.backend, ref: o.key, outcome: o.outcome, changed: o.changed, durationMs: o.durationMs });
+        if (o.changed) this.#runner.keyChanged(o.key);
+        else if (o.outcome !== "ok") this.#checkSettled();
+      },
+    });
+  }
+
+  async #newRegistry(): Promise<void> {
+    const registry = new BackendRegistry({
+      settings: this.config.backends,
+      env: this.env,
+      logger: this.#logger,
+      ...(this.config.configFile ? { configFile: this.config.configFile } : {}),
+      ...(this.options.backends ? { custom: this.options.backends } : {}),
+      modules: this.config.modules,
+    });
+    await registry.init();
+    this.#registry = registry;
+  }
+
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    await this.#newRegistry();
+    // A ref'd timer keeps the process alive while emissary runs, even when every other timer is unref'd.
+    this.#keepAlive = setInterval(() => undefined, 1 << 30);
+    await this.#sync();
+    const s = this.status();
+    this.#logger.info(
+      { templatesDir: this.config.templates, pattern: this.config.pattern, templates: s.templates.length, invalid: s.templates.filter((t) => t.state === "invalid").length, backends: this.#registry.inUse() },
+      "emissary started",
+    );
+    if (this.options.watch !== false) {
+      this.#watcher = new TemplateDirWatcher({
+        dir: this.config.templates,
+        pattern: globToRegExp(this.config.pattern),
+        logger: this.#logger,
+        onChange: () => void this.#sync(),
+      });
+      await this.#watcher.start();
+    }
+  }
+
+  async reload(): Promise<void> {
+    if (!this.#started || this.#stopPromise) return;
+    this.#logger.info("reloading configuration and templates");
+    try {
+      const next = this.options.resolved && !this.options.config ? this.config : resolveConfig(this.flags, this.env, this.cwd);
+      this.config = next;
+    } catch (err) {
+      this.#logger.error({ err: safeError(err) }, "reload failed: the configuration is invalid; keeping the running one");
+      this.#events.emit("error", { error: err as Error });
+      return;
+    }
+    // Backends are rebuilt with the new config; fetched values stay in the store, so nothing is refetched at once.
+    const oldScheduler = this.#scheduler;
+    const oldRegistry = this.#registry;
+    try {
+      await this.#newRegistry();
+    } catch (err) {
+      this.#logger.error({ err: safeError(err) }, "reload failed: cannot create backends; keeping the running ones");
+      this.#events.emit("error", { error: err as Error });
+      return;
+    }
+    oldScheduler.stop();
+    void oldRegistry.close();
+    this.#newScheduler();
+    await this.#sync(true);
+  }
+
+  /** Re-reads the template directory; `force` re-binds every template (new backends). */
+  #sync(force = false): Promise<void> {
+    if (force) this.#forceNext = true;
+    this.#syncAgain = true;
+    this.#syncing = this.#syncing.then(async () => {
+      if (!this.#syncAgain || this.#stopPromise) return;
+      this.#syncAgain = false;
+      try {
+        await this.#syncOnce(this.#forceNext);
+      } catch (err) {
+        this.#logger.error({ err: safeError(err) }, "reading templates failed");
+      }
+      this.#forceNext = false;
+    });
+    return this.#syncing;
+  }
+  #forceNext = false;
+
+  async #syncOnce(force: boolean): Promise<void> {
+    const files = await readTemplateDir(this.config.templates, globToRegExp(this.config.pattern));
+    if (!files) {
+      if (!this.#dirMissing) {
+        this.#dirMissing = true;
+        this.#logger.warn({ templatesDir: this.config.templates }, "template directory does not exist (yet); waiting for it");
+      }
+      if (!this.#watcher && !this.#waitDirTimer && this.options.watch === false && !this.#stopPromise) {
+        // once/render without a watcher still wait for the directory to appear.
+        this.#waitDirTimer = setTimeout(() => {
+          this.#waitDirTimer = undefined;
+          void this.#sync();
+        }, 1000);
+      }
+      this.#apply([]);
+      return;
+    }
+    if (this.#dirMissing) {
+      this.#dirMissing = false;
+      this.#logger.info({ templatesDir: this.config.templates }, "template directory found");
+    }
+    const current = new Map(this.#runner.entries.map((e) => [e.file, e]));
+    const next: TemplateEntry[] = [];
+    for (const f of files) {
+      const old = current.get(f.file);
+      if (old && !force && old.source === f.source) {
+        next.push(old);
+        continue;
+      }
+      const entry = await bindTemplate(f, { registry: this.#registry, config: this.config, cwd: this.cwd });
+      if (old) {
+        // Carry over what the file on disk already reflects so an unchanged render does not count as new.
+        entry.lastRenderAt = old.lastRenderAt;
+        entry.lastWriteAt = old.lastWriteAt;
+        if (old.lastCommand) entry.lastCommand = old.lastCommand;
+      }
+      if (entry.state === "invalid") {
+        this.#logger.error({ template: f.file, err: safeError(entry.error) }, "template is invalid; skipped (the other templates carry on)");
+        this.#events.emit("error", { template: f.file, error: entry.error! });
+      } else if (old) {
+        this.#logger.info({ template: f.file, dest: entry.template!.dest }, "template changed; reloaded");
+      }
+      if (entry.template) await this.#cleanDestDir(entry.template.dest);
+      next.push(entry);
+    }
+    for (const old of current.values()) if (!files.some((f) => f.file === old.file)) this.#logger.info({ template: old.file }, "template removed");
+    this.#apply(next);
+  }
+
+  #apply(next: TemplateEntry[]): void {
+    this.#runner.setTemplates(next);
+    const needed = new Map<string, { ref: TemplateEntry["bindings"][number]; refresh: number }>();
+    for (const e of next) {
+      for (const b of e.bindings) {
+        const backend = e.backends!.get(b.key)!;
+        const refresh = e.template?.refreshMs ?? this.#registry.refreshMs(backend.name) ?? backend.defaultRefreshMs ?? DEFAULT_REFRESH_MS;
+        const have = needed.get(b.key);
+        if (!have || refresh < have.refresh) needed.set(b.key, { ref: b, refresh });
+      }
+    }
+    for (const key of this.#scheduler.keys()) if (!needed.has(key)) this.#scheduler.release(key);
+    for (const [key, { ref, refresh }] of needed) {
+      const e = next.find((x) => x.bindings.includes(ref))!;
+      this.#scheduler.ensure(e.refs!.get(key)!, e.backends!.get(key)!, refresh, ref.label);
+    }
+    this.#store.retain(new Set(needed.keys()));
+    this.#events.emit("reload", { templates: next.length, invalid: next.filter((e) => e.state === "invalid").length });
+    this.#checkSettled();
+  }
+
+  async #cleanDestDir(dest: string): Promise<void> {
+    const dir = dirname(dest);
+    if (this.#cleanedDirs.has(dir)) return;
+    this.#cleanedDirs.add(dir);
+    try {
+      const n = await cleanStaleTempFiles(dir, this.#logger);
+      if (n > 0) this.#logger.info({ dir, removed: n }, "removed stale temporary files of an earlier run");
+    } catch {
+      /* the directory may not exist yet */
+    }
+  }
+
+  status(): EmissaryStatus {
+    return buildStatus(this.#runner.entries, this.#registry ? this.#registry.inUse() : [], this.#dirMissing);
+  }
+
+  #isSettled(): boolean {
+    if (!this.#started || this.#runner.busy || !this.#commands.idle) return false;
+    if (this.#dirMissing) return false;
+    return this.#runner.entries.every((e) => e.failed || e.state === "invalid" || (e.hasRendered && !e.dirty));
+  }
+
+  #checkSettled(): void {
+    const s = this.#isSettled();
+    if (s && !this.#readyAnnounced && this.#runner.entries.length > 0 && this.#runner.entries.every((e) => e.hasRendered)) {
+      this.#readyAnnounced = true;
+      this.#events.emit("ready", { templates: this.#runner.entries.length });
+    }
+    if (!s) return;
+    const waiters = this.#settleWaiters;
+    this.#settleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  settled(): Promise<SettleResult> {
+    const result = (): SettleResult => {
+      const status = this.status();
+      const ok = status.templates.every((t) => t.state === "rendered" && (t.lastCommand === undefined || t.lastCommand.ok));
+      return { ok, status };
+    };
+    // Settle checks run after passes and commands; re-check on the next tick as well.
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (this.#isSettled()) resolve(result());
+        else this.#settleWaiters.push(() => setImmediate(check));
+      };
+      setImmediate(check);
+    });
+  }
+
+  stop(opts: { force?: boolean } = {}): Promise<void> {
+    if (this.#stopPromise) {
+      if (opts.force) void this.#commands.stop(true);
+      return this.#stopPromise;
+    }
+    this.#stopPromise = (async () => {
+      this.#watcher?.stop();
+      if (this.#waitDirTimer) clearTimeout(this.#waitDirTimer);
+      this.#scheduler.stop();
+      // Let a pass already writing finish before stopping the runner.
+      await this.#syncing.catch(() => undefined);
+      while (this.#runner.busy) await new Promise((r) => setTimeout(r, 5));
+      this.#runner.stop();
+      await this.#commands.stop(opts.force ?? false);
+      await this.#registry?.close();
+      if (this.#keepAlive) clearInterval(this.#keepAlive);
+      this.#logger.info("emissary stopped");
+    })();
+    return this.#stopPromise;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+}

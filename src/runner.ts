@@ -1,0 +1,290 @@
+import type { Logger } from "pino";
+import type { Backend, SecretRef } from "./backend.js";
+import type { CommandJob, CommandQueue } from "./commands.js";
+import { TemplateError, WriteError } from "./errors.js";
+import { safeError } from "./log.js";
+import { extractValue, type RefSpec, type ResolvedValue } from "./refs.js";
+import type { SecretStore } from "./store.js";
+import type { Template } from "./template/parse.js";
+import { renderTemplate } from "./template/render.js";
+import { resolveOwner, writeAtomic } from "./writer.js";
+import { Quiescence } from "./quiescence.js";
+
+/** A declared secret of a template, bound to the store key it is fetched under. */
+export interface Binding {
+  readonly name: string;
+  readonly spec: RefSpec;
+  /** Store/scheduler identity (refKey of the canonical ref). */
+  readonly key: string;
+  /** The reference as written, for logs and status. */
+  readonly label: string;
+}
+
+/** Lifecycle state of a template. */
+export type TemplateStateName = "invalid" | "pending" | "rendered" | "error";
+
+/** Result of the last command a template's write triggered. */
+export interface LastCommand {
+  readonly ok: boolean;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly timedOut: boolean;
+  readonly durationMs: number;
+  readonly at: number;
+  readonly error?: string;
+}
+
+/** Everything the runner knows of one template file. */
+export interface TemplateEntry {
+  readonly file: string;
+  readonly source: string;
+  readonly template?: Template;
+  readonly bindings: readonly Binding[];
+  state: TemplateStateName;
+  /** Reference labels not yet resolved. */
+  pending: string[];
+  /** Sanitized last error message. */
+  lastError?: string;
+  lastRenderAt?: number;
+  lastWriteAt?: number;
+  lastCommand?: LastCommand;
+  hasRendered: boolean;
+  dirty: boolean;
+  /** A write failed in `once` mode or the template is invalid: it will not succeed without a change. */
+  failed: boolean;
+  retryTimer?: NodeJS.Timeout;
+  owner?: { uid?: number; gid?: number };
+  /** Why the template is invalid. */
+  error?: Error;
+  /** Backend per binding key. */
+  backends?: ReadonlyMap<string, Backend>;
+  /** Canonical reference per binding key. */
+  refs?: ReadonlyMap<string, SecretRef>;
+}
+
+/** Events the runner reports. */
+export interface RunnerEvents {
+  render: { template: string; dest: string; changed: boolean };
+  write: { template: string; dest: string; inPlace: boolean; reason?: string };
+  pending: { template: string; dest: string; missing: string[] };
+  error: { template?: string; ref?: string; error: Error };
+}
+
+/** Options for {@link Runner}. */
+export interface RunnerOptions {
+  readonly store: SecretStore;
+  readonly logger: Logger;
+  readonly commands: CommandQueue;
+  readonly retryMs: number;
+  readonly emit: <K extends keyof RunnerEvents>(event: K, payload: RunnerEvents[K]) => void;
+  /** Called after each pass (for settle checks). */
+  readonly afterPass?: () => void;
+  /** In `once` mode a write failure is final instead of retried. */
+  readonly once?: boolean;
+}
+
+/**
+ * One pass: render every dirty template whose secrets have all resolved, write the ones whose
+ * bytes, mode or owner changed, then queue their commands — identical ones once, in template
+ * order, after all the pass's writes.
+ */
+export class Runner {
+  #entries: TemplateEntry[] = [];
+  #byKey = new Map<string, TemplateEntry[]>();
+  #passQueued = false;
+  #passRunning = false;
+  #rerun = false;
+  #stopped = false;
+  readonly #quiet: Quiescence;
+  readonly #opts: RunnerOptions;
+
+  constructor(opts: RunnerOptions) {
+    this.#opts = opts;
+    this.#quiet = new Quiescence(() => this.schedulePass());
+  }
+
+  /** Templates in order. */
+  get entries(): readonly TemplateEntry[] {
+    return this.#entries;
+  }
+
+  /** True while a pass is queued or running. */
+  get busy(): boolean {
+    return this.#passQueued || this.#passRunning;
+  }
+
+  /** Replaces the template set (ordered by file name); new and changed entries render at once. */
+  setTemplates(entries: TemplateEntry[]): void {
+    const keep = new Set(entries);
+    for (const old of this.#entries) {
+      if (!keep.has(old)) {
+        if (old.retryTimer) clearTimeout(old.retryTimer);
+        this.#quiet.forget(old.file);
+      }
+    }
+    this.#entries = entries;
+    this.#byKey.clear();
+    for (const e of entries) {
+      for (const b of e.bindings) {
+        let list = this.#byKey.get(b.key);
+        if (!list) this.#byKey.set(b.key, (list = []));
+        if (!list.includes(e)) list.push(e);
+      }
+    }
+    this.schedulePass();
+  }
+
+  /** A stored value changed: re-render the templates that use it. */
+  keyChanged(key: string): void {
+    for (const e of this.#byKey.get(key) ?? []) this.#markDirty(e);
+    this.schedulePass();
+  }
+
+  /** Stops timers; no pass runs afterwards. */
+  stop(): void {
+    this.#stopped = true;
+    this.#quiet.stop();
+    for (const e of this.#entries) if (e.retryTimer) clearTimeout(e.retryTimer);
+  }
+
+  /** Queues a pass on the next tick (many changes in one tick make one pass). */
+  schedulePass(): void {
+    if (this.#stopped) return;
+    if (this.#passRunning) {
+      this.#rerun = true;
+      return;
+    }
+    if (this.#passQueued) return;
+    this.#passQueued = true;
+    setImmediate(() => void this.#pass());
+  }
+
+  #markDirty(e: TemplateEntry): void {
+    if (!e.template) return;
+    if (e.hasRendered && e.template.wait) this.#quiet.touch(e.file, e.template.wait);
+    e.dirty = true;
+  }
+
+  async #pass(): Promise<void> {
+    this.#passQueued = false;
+    if (this.#stopped) return;
+    this.#passRunning = true;
+    const jobs: CommandJob[] = [];
+    try {
+      for (const e of this.#entries) {
+        if (!e.dirty || !e.template || this.#stopped) continue;
+        if (e.hasRendered && e.template.wait && !this.#quiet.ready(e.file)) continue;
+        e.dirty = false;
+        const job = await this.#renderOne(e, e.template);
+        if (job) {
+          const key = JSON.stringify(job.argv);
+          const same = jobs.find((j) => JSON.stringify(j.argv) === key);
+          if (same) same.templates.push(e.file);
+          else jobs.push(job);
+        }
+      }
+    } finally {
+      this.#passRunning = false;
+    }
+    // Commands go after every write of the pass, in template order.
+    if (jobs.length > 0 && !this.#stopped) this.#opts.commands.enqueue(jobs);
+    if (this.#rerun) {
+      this.#rerun = false;
+      this.schedulePass();
+    }
+    this.#opts.afterPass?.();
+  }
+
+  #values(e: TemplateEntry): { values: Map<string, ResolvedValue>; missing: string[] } {
+    const values = new Map<string, ResolvedValue>();
+    const missing: string[] = [];
+    for (const b of e.bindings) {
+      const stored = this.#opts.store.get(b.key);
+      let v: ResolvedValue | undefined;
+      if (stored) {
+        try {
+          v = extractValue(b.spec, stored.secret);
+        } catch {
+          v = undefined;
+        }
+      }
+      if (!v && b.spec.default !== undefined) v = { kind: "text", text: b.spec.default };
+      if (v) values.set(b.name, v);
+      else missing.push(b.label);
+    }
+    return { values, missing };
+  }
+
+  async #renderOne(e: TemplateEntry, t: Template): Promise<CommandJob | undefined> {
+    const log = this.#opts.logger.child({ template: e.file, dest: t.dest });
+    const { values, missing } = this.#values(e);
+    if (missing.length > 0) {
+      const changedList = missing.join("\n") !== e.pending.join("\n");
+      e.pending = missing;
+      if (!e.hasRendered) e.state = "pending";
+      if (changedList) {
+        log.info({ pending: missing }, "template waiting for secrets");
+        this.#opts.emit("pending", { template: e.file, dest: t.dest, missing });
+      }
+      return undefined;
+    }
+    e.pending = [];
+    let output: string;
+    try {
+      output = renderTemplate(t, values);
+    } catch (err) {
+      // Rendering errors never quote values: report the template and the error type only.
+      this.#fail(e, log, new TemplateError(`rendering failed (${(err as Error).name})`, { file: e.file }), false);
+      return undefined;
+    }
+    try {
+      if (!e.owner && (t.owner !== undefined || t.group !== undefined)) e.owner = await resolveOwner(t.owner, t.group);
+      const res = await writeAtomic({ path: t.dest, content: output, mode: t.mode, ...(e.owner ?? {}), logger: log });
+      const now = Date.now();
+      e.lastRenderAt = now;
+      e.hasRendered = true;
+      e.state = "rendered";
+      delete e.lastError;
+      if (e.retryTimer) {
+        clearTimeout(e.retryTimer);
+        delete e.retryTimer;
+      }
+      this.#opts.emit("render", { template: e.file, dest: t.dest, changed: res.changed });
+      if (!res.changed) {
+        log.debug("rendered; destination unchanged");
+        return undefined;
+      }
+      e.lastWriteAt = now;
+      log.info({ reason: res.reason, inPlace: res.inPlace, command: t.command ? t.command[0] : undefined }, "wrote destination");
+      this.#opts.emit("write", { template: e.file, dest: t.dest, inPlace: res.inPlace, ...(res.reason ? { reason: res.reason } : {}) });
+      return t.command ? { argv: t.command, timeoutMs: t.commandTimeoutMs, templates: [e.file] } : undefined;
+    } catch (err) {
+      this.#fail(e, log, err instanceof Error ? err : new Error(String(err)), true);
+      return undefined;
+    }
+  }
+
+  #fail(e: TemplateEntry, log: Logger, err: Error, retry: boolean): void {
+    e.state = "error";
+    e.lastError = err.message;
+    log.error({ err: safeError(err) }, err instanceof WriteError ? "cannot write destination; the last good file stays" : "template failed");
+    this.#opts.emit("error", { template: e.file, error: err });
+    if (this.#opts.once || !retry) {
+      e.failed = true;
+      return;
+    }
+    if (e.retryTimer) clearTimeout(e.retryTimer);
+    e.retryTimer = setTimeout(() => {
+      delete e.retryTimer;
+      delete e.owner;
+      e.dirty = true;
+      this.schedulePass();
+    }, this.#opts.retryMs);
+    e.retryTimer.unref?.();
+  }
+
+  /** Records a finished command on the templates that asked for it. */
+  commandDone(templates: readonly string[], result: LastCommand): void {
+    for (const e of this.#entries) if (templates.includes(e.file)) e.lastCommand = result;
+  }
+}
