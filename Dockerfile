@@ -1,0 +1,77 @@
+# syntax=docker/dockerfile:1
+#
+# emissary — renders secrets into files and reloads the services that read them.
+# One image for three uses: a LinuxKit `services` entry (the org.mobyproject.config label below
+# carries the capabilities and binds, so a LinuxKit yml needs only name + image), a container
+# beside Consul/Nomad (docker run, compose, a Nomad task), and a base for images with custom
+# backend modules.
+#
+#   docker build -t emissaryd/emissary .
+#   linuxkit pkg build -org=<your org> .        (build.yml holds the same config as the label)
+#
+# Runs as root by default: in LinuxKit it chowns rendered files and restarts host services.
+# To run unprivileged: `docker run --user node …` (uid 1000) with template and destination
+# directories that user can read and write; docs/deployment.md has the details.
+
+ARG NODE_IMAGE=node:24-alpine
+
+# ---- build: compile TypeScript and pack the npm tarball exactly as it is published ----------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json README.md LICENSE ./
+COPY src ./src
+COPY backends ./backends
+RUN npx tsc -p . \
+ && mkdir /pkg \
+ && npm pack --pack-destination /pkg \
+ && mv /pkg/emissaryd-*.tgz /pkg/emissaryd.tgz
+
+# ---- runtime: Node 24 LTS, the packed tarball with production dependencies only -------------
+FROM ${NODE_IMAGE}
+
+# tini is PID 1: it forwards SIGTERM/SIGINT/SIGHUP to emissary and reaps orphans that reload
+# commands leave behind. /bin/sh (busybox) stays for reload scripts. ca-certificates for
+# private CAs added by derived images (Node also carries its own roots).
+RUN apk add --no-cache tini ca-certificates
+
+# The same steps test/integration/packaging-image.test.ts performs without a container engine:
+# install the tarball into an empty directory with --omit=dev.
+# - `emissary` is linked into /usr/local/bin, which is on the default PATH even when LinuxKit's
+#   `env:` replaces the image's environment (PATH included).
+# - /node_modules/emissaryd lets a custom backend module anywhere in the filesystem
+#   `import … from "emissaryd"` and get the very instance the CLI runs.
+# - npm, npx, corepack and yarn are removed: nothing needs them at run time.
+COPY --from=build /pkg/emissaryd.tgz /tmp/emissaryd.tgz
+RUN mkdir -p /opt/emissary \
+ && cd /opt/emissary \
+ && npm install --omit=dev --ignore-scripts --no-audit --no-fund --no-package-lock /tmp/emissaryd.tgz \
+ && rm -f /tmp/emissaryd.tgz \
+ && ln -s /opt/emissary/node_modules/emissaryd/dist/src/cli.js /usr/local/bin/emissary \
+ && mkdir -p /node_modules \
+ && ln -s /opt/emissary/node_modules/emissaryd /node_modules/emissaryd \
+ && npm cache clean --force \
+ && rm -rf /root/.npm /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
+      /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \
+      /usr/local/bin/yarn /usr/local/bin/yarnpkg /opt/yarn-*
+
+# Restart helper for LinuxKit services (`command: linuxkit-restart consul` in a template).
+COPY examples/linuxkit/linuxkit-restart.sh /usr/local/bin/linuxkit-restart
+
+ENV NODE_ENV=production \
+    EMISSARY_TPL_DIR=/run/config/emissary
+
+LABEL org.opencontainers.image.title="emissary" \
+      org.opencontainers.image.description="Renders secrets from AWS Secrets Manager, Vault, files, HTTP and env into files atomically and reloads services" \
+      org.opencontainers.image.source="https://github.com/emissaryd/emissary" \
+      org.opencontainers.image.licenses="MIT"
+
+# LinuxKit reads this label (same as `config:` in build.yml): file ownership and mode changes
+# on rendered files, signals to reload commands, host networking to reach AWS/Vault, /run for
+# /run/config and containerd's socket, the host's `service` and `ctr` for linuxkit-restart.
+LABEL org.mobyproject.config='{"capabilities":["CAP_CHOWN","CAP_DAC_OVERRIDE","CAP_FOWNER","CAP_FSETID","CAP_KILL"],"binds":["/etc/resolv.conf:/etc/resolv.conf","/run:/run","/usr/bin/ctr:/usr/bin/ctr","/usr/bin/service:/usr/bin/service"],"net":"host","runtime":{"mkdir":["/run/config/emissary"]}}'
+
+WORKDIR /
+ENTRYPOINT ["/sbin/tini", "--", "emissary"]
+CMD ["run"]
