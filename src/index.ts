@@ -21,3 +21,10 @@ export { parseRef, extractValue, parsePointer, INTENTIONALLY_EMPTY, RefSyntaxErr
 export { createLogger, silentLogger, safeError, LOG_LEVELS, LOG_FORMATS, type LogLevel, type LogFormat, type LoggerOptions, type SafeError, type Logger } from "./log.js";
 export { contentVersion, rejectUnknownKeys, rejectUnknownOptions } from "./backend-helpers.js";
 export { createMemoryBackend, type MemoryBackend, type MemoryBackendOptions } from "./memory-backend.js";
+export { createEmissary, type Emissary, type EmissaryOptions, type SettleResult } from "./emissary.js";
+export type { EmissaryEvents, EmissaryEventName, Listener, FetchEvent } from "./events.js";
+export type { CommandEvent } from "./commands.js";
+export type { EmissaryStatus, TemplateStatus } from "./status-model.js";
+export type { TemplateStateName, LastCommand } from "./runner.js";
+export { resolveConfig, type ResolvedConfig, type FlagValues, type BackendSettings } from "./config.js";
+export { startStatusServer, type StatusServer, type StatusServerOptions } from "./status.js";

@@ -223,7 +223,7 @@ export class Runner {
       e.pending = missing;
       if (!e.hasRendered) e.state = "pending";
       if (changedList) {
-        log.info({ pending: missing }, "template waiting for secrets");
+        log.debug({ pending: missing }, "template waiting for secrets");
         this.#opts.emit("pending", { template: e.file, dest: t.dest, missing });
       }
       return undefined;
