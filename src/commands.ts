@@ -21,6 +21,8 @@ export interface CommandQueueOptions {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly cwd?: string;
   readonly onDone: (e: CommandEvent) => void;
+  /** Called when the queue has drained. */
+  readonly onIdle?: () => void;
 }
 
 /**
@@ -97,6 +99,7 @@ export class CommandQueue {
       const waiters = this.#idleWaiters;
       this.#idleWaiters = [];
       for (const w of waiters) w();
+      this.#opts.onIdle?.();
     }
   }
 }

@@ -141,8 +141,8 @@ class EmissaryImpl implements Emissary {
           ...(e.error ? { error: e.error } : {}),
         });
         this.#events.emit("command", e);
-        this.#checkSettled();
       },
+      onIdle: () => this.#checkSettled(),
     });
     this.#runner = new Runner({
       store: this.#store,

@@ -1,0 +1,74 @@
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { canary } from "../helpers/canary.js";
+import { runEmissary, spawnEmissary, tmpDir, waitFor, type Daemon } from "../helpers/e2e.js";
+import { startHttpSecrets, type HttpSecrets } from "../helpers/http-secrets.js";
+
+// The template exactly as ResinStack ships it for the original Go emissary.
+const RESINSTACK = (dest: string, onrender: string): string => `---
+dest: ${dest}
+mode: 0644
+onrender: ${onrender}
+---
+encrypt = "{{poll "insecure" "consul_key"}}"
+`;
+
+describe("an unchanged ResinStack template", () => {
+  let server: HttpSecrets | undefined;
+  let daemon: Daemon | undefined;
+  afterEach(async () => {
+    await daemon?.stop();
+    await server?.close();
+    daemon = server = undefined;
+  });
+
+  it("waits while the key answers 404, then renders with mode 0644 and runs onrender", async () => {
+    server = await startHttpSecrets();
+    const dir = tmpDir();
+    const tpl = join(dir, "tpl");
+    const out = join(dir, "out", "consul", "gossip.hcl");
+    const marker = join(dir, "restarted");
+    await import("node:fs").then((fs) => fs.mkdirSync(tpl));
+    writeFileSync(join(tpl, "consul.tpl"), RESINSTACK(out, `/bin/touch ${marker}`));
+    const urlFile = join(dir, "url");
+    writeFileSync(urlFile, server.url + "\n");
+    // The original's environment; the retry interval is shortened through the config file only.
+    writeFileSync(join(dir, "config.yml"), "defaults: { retry: 150ms }\n");
+    daemon = spawnEmissary(["--config", join(dir, "config.yml")], { env: { EMISSARY_TPL_DIR: tpl, EMISSARY_INSECURE_URLFILE: urlFile } });
+    await waitFor(() => (server!.hits.get("consul_key") ?? 0) >= 2, 10_000, "two polls of a missing key");
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(marker)).toBe(false);
+
+    const key = canary("gossip");
+    server.values.set("consul_key", `  ${key}\n`); // trimmed, as the original did
+    await waitFor(() => existsSync(marker), 10_000, "onrender to run");
+    expect(readFileSync(out, "utf8")).toBe(`encrypt = "${key}"\n`);
+    expect(statSync(out).mode & 0o777).toBe(0o644);
+    expect(daemon.proc.exitCode).toBeNull();
+  });
+
+  it("treats intentionally-empty as not yet set", async () => {
+    server = await startHttpSecrets({ consul_key: "intentionally-empty" });
+    const dir = tmpDir();
+    const out = join(dir, "gossip.hcl");
+    writeFileSync(join(dir, "consul.tpl"), RESINSTACK(out, "/bin/true"));
+    const res = await runEmissary(["once", "--templates", dir, "--timeout", "1s"], { env: { EMISSARY_HTTP_URL: server.url } });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain("insecure:consul_key");
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it("once exits 0 after rendering and running the command", async () => {
+    const key = canary("gossip");
+    server = await startHttpSecrets({ consul_key: key });
+    const dir = tmpDir();
+    const out = join(dir, "gossip.hcl");
+    const marker = join(dir, "ran");
+    writeFileSync(join(dir, "consul.tpl"), RESINSTACK(out, `/bin/touch ${marker}`));
+    const res = await runEmissary(["once"], { env: { EMISSARY_TPL_DIR: dir, EMISSARY_HTTP_URL: server.url } });
+    expect(res.code).toBe(0);
+    expect(readFileSync(out, "utf8")).toBe(`encrypt = "${key}"\n`);
+    expect(existsSync(marker)).toBe(true);
+  });
+});
