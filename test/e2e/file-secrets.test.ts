@@ -1,0 +1,113 @@
+import { mkdirSync, readFileSync, renameSync, symlinkSync, unlinkSync, writeFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { canary } from "../helpers/canary.js";
+import { spawnEmissary, tmpDir, waitFor, type Daemon } from "../helpers/e2e.js";
+
+function lines(file: string): string[] {
+  return existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean) : [];
+}
+
+describe("file secrets are pushed by watching", () => {
+  let dir: string;
+  let daemon: Daemon | undefined;
+  let out: string;
+  let runs: string;
+
+  beforeEach(() => {
+    dir = tmpDir();
+    out = join(dir, "out", "app.conf");
+    runs = join(dir, "runs.log");
+    mkdirSync(join(dir, "tpl"));
+    mkdirSync(join(dir, "secrets"));
+  });
+  afterEach(async () => {
+    await daemon?.stop();
+    daemon = undefined;
+  });
+
+  async function start(secretPath: string): Promise<void> {
+    writeFileSync(
+      join(dir, "tpl", "app.tpl"),
+      `---
+dest: ${out}
+command: ["/bin/sh", "-c", "echo run >> ${runs}"]
+secrets:
+  pw: file:${secretPath}
+---
+password={{pw}}
+`,
+    );
+    daemon = spawnEmissary(["run", "--templates", join(dir, "tpl")]);
+  }
+
+  it("follows in-place writes, renames and truncate-then-write; identical content runs no command", async () => {
+    const secret = join(dir, "secrets", "pw");
+    const v1 = canary("pw1");
+    writeFileSync(secret, v1);
+    await start("../secrets/pw"); // relative to the template's directory
+    await waitFor(() => lines(runs).length === 1, 10_000, "first command");
+    expect(readFileSync(out, "utf8")).toBe(`password=${v1}\n`);
+
+    // in-place write
+    const v2 = canary("pw2");
+    writeFileSync(secret, v2);
+    await waitFor(() => readFileSync(out, "utf8") === `password=${v2}\n`, 10_000, "in-place change");
+    await waitFor(() => lines(runs).length === 2, 10_000, "second command");
+
+    // replaced by rename (editors, LinuxKit metadata)
+    const v3 = canary("pw3");
+    writeFileSync(secret + ".new", v3);
+    renameSync(secret + ".new", secret);
+    await waitFor(() => readFileSync(out, "utf8") === `password=${v3}\n`, 10_000, "rename change");
+    await waitFor(() => lines(runs).length === 3, 10_000, "third command");
+
+    // identical content rewritten (in place and by rename): no write, no command
+    writeFileSync(secret, v3);
+    writeFileSync(secret + ".new", v3);
+    renameSync(secret + ".new", secret);
+    // truncate then write: the empty intermediate is "not set", so the last file stays
+    const v4 = canary("pw4");
+    writeFileSync(secret, "");
+    await new Promise((r) => setTimeout(r, 300));
+    expect(readFileSync(out, "utf8")).toBe(`password=${v3}\n`);
+    expect(lines(runs)).toHaveLength(3);
+    writeFileSync(secret, v4);
+    await waitFor(() => readFileSync(out, "utf8") === `password=${v4}\n`, 10_000, "truncate-then-write change");
+    await waitFor(() => lines(runs).length === 4, 10_000, "fourth command");
+    await new Promise((r) => setTimeout(r, 300));
+    expect(lines(runs)).toHaveLength(4);
+    expect(daemon!.proc.exitCode).toBeNull();
+  });
+
+  it("follows a Kubernetes-style ..data symlink swap", async () => {
+    const sdir = join(dir, "secrets");
+    const v1 = canary("k8s1");
+    mkdirSync(join(sdir, "..2026_01"));
+    writeFileSync(join(sdir, "..2026_01", "pw"), v1);
+    symlinkSync("..2026_01", join(sdir, "..data"));
+    symlinkSync("..data/pw", join(sdir, "pw"));
+    await start(join(sdir, "pw"));
+    await waitFor(() => lines(runs).length === 1, 10_000, "first command");
+    expect(readFileSync(out, "utf8")).toBe(`password=${v1}\n`);
+
+    const v2 = canary("k8s2");
+    mkdirSync(join(sdir, "..2026_02"));
+    writeFileSync(join(sdir, "..2026_02", "pw"), v2);
+    symlinkSync("..2026_02", join(sdir, "..data_tmp"));
+    renameSync(join(sdir, "..data_tmp"), join(sdir, "..data"));
+    await waitFor(() => readFileSync(out, "utf8") === `password=${v2}\n`, 10_000, "symlink swap");
+    await waitFor(() => lines(runs).length === 2, 10_000, "second command");
+  });
+
+  it("keeps the last file when the secret file is deleted", async () => {
+    const secret = join(dir, "secrets", "pw");
+    const v1 = canary("del");
+    writeFileSync(secret, v1);
+    await start(secret);
+    await waitFor(() => lines(runs).length === 1, 10_000, "first command");
+    unlinkSync(secret);
+    await daemon!.waitForLog((l) => l.msg === "secret disappeared; keeping the last rendered files", 10_000);
+    expect(readFileSync(out, "utf8")).toBe(`password=${v1}\n`);
+  });
+});
