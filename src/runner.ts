@@ -95,6 +95,9 @@ export class Runner {
   #passRunning = false;
   #rerun = false;
   #stopped = false;
+  #passStartedAt: number | undefined;
+  /** Writes whose command is queued or running, by template file (their log line waits for it). */
+  readonly #awaitingCommand = new Map<string, { log: Logger; fields: Record<string, unknown>; command: string; writes: number }>();
   readonly #quiet: Quiescence;
   readonly #opts: RunnerOptions;
 
@@ -111,6 +114,11 @@ export class Runner {
   /** True while a pass is queued or running. */
   get busy(): boolean {
     return this.#passQueued || this.#passRunning;
+  }
+
+  /** Epoch ms when the pass now running started; undefined between passes (a liveness signal). */
+  get passStartedAt(): number | undefined {
+    return this.#passStartedAt;
   }
 
   /** Replaces the template set (ordered by file name); new and changed entries render at once. */
@@ -169,6 +177,7 @@ export class Runner {
     this.#passQueued = false;
     if (this.#stopped) return;
     this.#passRunning = true;
+    this.#passStartedAt = Date.now();
     const jobs: CommandJob[] = [];
     try {
       for (const e of this.#entries) {
@@ -185,6 +194,7 @@ export class Runner {
       }
     } finally {
       this.#passRunning = false;
+      this.#passStartedAt = undefined;
     }
     // Commands go after every write of the pass, in template order.
     if (jobs.length > 0 && !this.#stopped) this.#opts.commands.enqueue(jobs);
@@ -255,9 +265,16 @@ export class Runner {
         return undefined;
       }
       e.lastWriteAt = now;
-      log.info({ reason: res.reason, inPlace: res.inPlace, command: t.command ? t.command[0] : undefined }, "wrote destination");
       this.#opts.emit("write", { template: e.file, dest: t.dest, inPlace: res.inPlace, ...(res.reason ? { reason: res.reason } : {}) });
-      return t.command ? { argv: t.command, timeoutMs: t.commandTimeoutMs, templates: [e.file] } : undefined;
+      const fields = { ...(res.reason ? { reason: res.reason } : {}), inPlace: res.inPlace };
+      if (!t.command) {
+        log.info({ ...fields, commandRan: false }, "wrote destination");
+        return undefined;
+      }
+      // One line per write, naming the command's outcome: it is logged when the command finishes.
+      const waiting = this.#awaitingCommand.get(e.file);
+      this.#awaitingCommand.set(e.file, { log, fields, command: t.command[0]!, writes: (waiting?.writes ?? 0) + 1 });
+      return { argv: t.command, timeoutMs: t.commandTimeoutMs, templates: [e.file] };
     } catch (err) {
       this.#fail(e, log, err instanceof Error ? err : new Error(String(err)), true);
       return undefined;
@@ -283,8 +300,37 @@ export class Runner {
     e.retryTimer.unref?.();
   }
 
-  /** Records a finished command on the templates that asked for it. */
+  /**
+   * Records a finished command on the templates that asked for it, and logs the one line per
+   * write: destination, whether the command ran, its exit code and duration.
+   */
   commandDone(templates: readonly string[], result: LastCommand): void {
     for (const e of this.#entries) if (templates.includes(e.file)) e.lastCommand = result;
+    for (const file of templates) {
+      const w = this.#awaitingCommand.get(file);
+      if (!w) continue;
+      this.#awaitingCommand.delete(file);
+      const fields = {
+        ...w.fields,
+        ...(w.writes > 1 ? { writes: w.writes } : {}),
+        command: w.command,
+        // A command that could not be spawned (ENOENT) has neither an exit code nor a signal.
+        commandRan: result.exitCode !== null || result.signal !== null,
+        exitCode: result.exitCode,
+        ...(result.signal ? { signal: result.signal } : {}),
+        ...(result.timedOut ? { timedOut: true } : {}),
+        commandDurationMs: Math.round(result.durationMs),
+      };
+      if (result.ok) w.log.info(fields, "wrote destination");
+      else w.log.warn({ ...fields, ...(result.error ? { commandError: result.error } : {}) }, "wrote destination; command failed");
+    }
+  }
+
+  /** Logs the writes whose command never ran (dropped at stop). Call after the command queue stopped. */
+  flushWriteLogs(): void {
+    for (const w of this.#awaitingCommand.values()) {
+      w.log.warn({ ...w.fields, ...(w.writes > 1 ? { writes: w.writes } : {}), command: w.command, commandRan: false }, "wrote destination; command not run (stopping)");
+    }
+    this.#awaitingCommand.clear();
   }
 }
