@@ -9,7 +9,7 @@ import { createLogger, safeError } from "./log.js";
 import { BackendRegistry } from "./registry.js";
 import { Runner, type TemplateEntry } from "./runner.js";
 import { DEFAULT_REFRESH_MS, Scheduler } from "./scheduler.js";
-import { buildStatus, type EmissaryStatus } from "./status-model.js";
+import { buildStatus, fetchErrorMessage, type EmissaryPhase, type EmissaryStatus, type FetchRecord } from "./status-model.js";
 import { SecretStore } from "./store.js";
 import { bindTemplate } from "./bind.js";
 import { readTemplateDir, TemplateDirWatcher } from "./template-dir.js";
@@ -115,6 +115,10 @@ class EmissaryImpl implements Emissary {
   #settleWaiters: (() => void)[] = [];
   #readyAnnounced = false;
   #dirMissing = false;
+  #phase: EmissaryPhase = "created";
+  #startedAt?: number;
+  /** Last fetch outcome per reference key, for status(). */
+  readonly #fetches = new Map<string, FetchRecord>();
 
   constructor(
     private readonly options: EmissaryOptions,
@@ -175,6 +179,11 @@ class EmissaryImpl implements Emissary {
       logger: this.#logger,
       retryMs: this.config.defaults.retryMs,
       onFetch: (o) => {
+        const prev = this.#fetches.get(o.key);
+        const at = Date.now();
+        const lastOkAt = o.outcome === "ok" ? at : prev?.lastOkAt;
+        const error = fetchErrorMessage(o.error);
+        this.#fetches.set(o.key, { outcome: o.outcome, at, ...(lastOkAt !== undefined ? { lastOkAt } : {}), ...(error !== undefined ? { error } : {}) });
         this.#events.emit("fetch", { backend: o.ref.backend, ref: o.key, outcome: o.outcome, changed: o.changed, durationMs: o.durationMs });
         if (o.changed) this.#runner.keyChanged(o.key);
         else if (o.outcome !== "ok") this.#checkSettled();
@@ -198,6 +207,8 @@ class EmissaryImpl implements Emissary {
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
+    this.#phase = "starting";
+    this.#startedAt = Date.now();
     await this.#newRegistry();
     // A ref'd timer keeps the process alive while emissary runs, even when every other timer is unref'd.
     this.#keepAlive = setInterval(() => undefined, 1 << 30);
@@ -216,6 +227,7 @@ class EmissaryImpl implements Emissary {
       });
       await this.#watcher.start();
     }
+    if (this.#phase === "starting") this.#phase = "running";
   }
 
   async reload(): Promise<void> {
@@ -329,6 +341,7 @@ class EmissaryImpl implements Emissary {
       this.#scheduler.ensure(e.refs!.get(key)!, e.backends!.get(key)!, refresh, ref.label);
     }
     this.#store.retain(new Set(needed.keys()));
+    for (const key of this.#fetches.keys()) if (!needed.has(key)) this.#fetches.delete(key);
     this.#events.emit("reload", { templates: next.length, invalid: next.filter((e) => e.state === "invalid").length });
     this.#checkSettled();
   }
@@ -346,7 +359,13 @@ class EmissaryImpl implements Emissary {
   }
 
   status(): EmissaryStatus {
-    return buildStatus(this.#runner.entries, this.#registry ? this.#registry.inUse() : [], this.#dirMissing);
+    const busySince = this.#runner.passStartedAt;
+    return buildStatus(this.#runner.entries, this.#registry ? this.#registry.inUse() : [], this.#dirMissing, {
+      phase: this.#phase,
+      ...(this.#startedAt !== undefined ? { startedAt: this.#startedAt } : {}),
+      ...(busySince !== undefined ? { busySince } : {}),
+      fetches: this.#fetches,
+    });
   }
 
   #isSettled(): boolean {
@@ -388,6 +407,7 @@ class EmissaryImpl implements Emissary {
       if (opts.force) void this.#commands.stop(true);
       return this.#stopPromise;
     }
+    this.#phase = "stopping";
     this.#stopPromise = (async () => {
       this.#watcher?.stop();
       if (this.#waitDirTimer) clearTimeout(this.#waitDirTimer);
@@ -397,8 +417,10 @@ class EmissaryImpl implements Emissary {
       while (this.#runner.busy) await new Promise((r) => setTimeout(r, 5));
       this.#runner.stop();
       await this.#commands.stop(opts.force ?? false);
+      this.#runner.flushWriteLogs();
       await this.#registry?.close();
       if (this.#keepAlive) clearInterval(this.#keepAlive);
+      this.#phase = "stopped";
       this.#logger.info("emissary stopped");
     })();
     return this.#stopPromise;
