@@ -63,52 +63,55 @@ export async function createSecretsApi(settings: AwsSmSettings): Promise<Secrets
   });
 
   return {
-    async describe(secretId, signal) {
-      const out = await client.send(new sdk.DescribeSecretCommand({ SecretId: secretId }), { abortSignal: signal });
-      const stages: Record<string, readonly string[]> = {};
-      for (const [id, labels] of Object.entries(out.VersionIdsToStages ?? {})) stages[id] = labels ?? [];
-      return {
-        ...(out.ARN ? { arn: out.ARN } : {}),
-        ...(out.Name ? { name: out.Name } : {}),
-        versionIdsToStages: stages,
-        deleted: out.DeletedDate !== undefined && out.DeletedDate !== null,
-      };
-    },
-    async getValue(input, signal) {
-      const out = await client.send(
-        new sdk.GetSecretValueCommand({
-          SecretId: input.secretId,
-          ...(input.versionStage ? { VersionStage: input.versionStage } : {}),
-          ...(input.versionId ? { VersionId: input.versionId } : {}),
-        }),
-        { abortSignal: signal },
-      );
-      return toValue(out);
-    },
-    async batchGetValues(secretIds, signal) {
-      const values: ValueResult[] = [];
-      const errors: BatchErrorEntry[] = [];
-      let nextToken: string | undefined;
-      // With a SecretIdList of at most 20 there is one page; the loop only guards against a
-      // service that pages anyway.
-      for (let page = 0; page < 5; page++) {
+    describe: (secretId, signal) =>
+      withOwnSignal(signal, async (abortSignal) => {
+        const out = await client.send(new sdk.DescribeSecretCommand({ SecretId: secretId }), { abortSignal });
+        const stages: Record<string, readonly string[]> = {};
+        for (const [id, labels] of Object.entries(out.VersionIdsToStages ?? {})) stages[id] = labels ?? [];
+        return {
+          ...(out.ARN ? { arn: out.ARN } : {}),
+          ...(out.Name ? { name: out.Name } : {}),
+          versionIdsToStages: stages,
+          deleted: out.DeletedDate !== undefined && out.DeletedDate !== null,
+        };
+      }),
+    getValue: (input, signal) =>
+      withOwnSignal(signal, async (abortSignal) => {
         const out = await client.send(
-          new sdk.BatchGetSecretValueCommand({ SecretIdList: [...secretIds], ...(nextToken ? { NextToken: nextToken } : {}) }),
-          { abortSignal: signal },
+          new sdk.GetSecretValueCommand({
+            SecretId: input.secretId,
+            ...(input.versionStage ? { VersionStage: input.versionStage } : {}),
+            ...(input.versionId ? { VersionId: input.versionId } : {}),
+          }),
+          { abortSignal },
         );
-        for (const v of out.SecretValues ?? []) values.push(toValue(v));
-        for (const e of out.Errors ?? []) {
-          errors.push({
-            ...(e.SecretId ? { secretId: e.SecretId } : {}),
-            ...(e.ErrorCode ? { errorCode: e.ErrorCode } : {}),
-            ...(e.Message ? { message: e.Message } : {}),
-          });
+        return toValue(out);
+      }),
+    batchGetValues: (secretIds, signal) =>
+      withOwnSignal(signal, async (abortSignal) => {
+        const values: ValueResult[] = [];
+        const errors: BatchErrorEntry[] = [];
+        let nextToken: string | undefined;
+        // With a SecretIdList of at most 20 there is one page; the loop only guards against a
+        // service that pages anyway.
+        for (let page = 0; page < 5; page++) {
+          const out = await client.send(
+            new sdk.BatchGetSecretValueCommand({ SecretIdList: [...secretIds], ...(nextToken ? { NextToken: nextToken } : {}) }),
+            { abortSignal },
+          );
+          for (const v of out.SecretValues ?? []) values.push(toValue(v));
+          for (const e of out.Errors ?? []) {
+            errors.push({
+              ...(e.SecretId ? { secretId: e.SecretId } : {}),
+              ...(e.ErrorCode ? { errorCode: e.ErrorCode } : {}),
+              ...(e.Message ? { message: e.Message } : {}),
+            });
+          }
+          nextToken = out.NextToken ?? undefined;
+          if (!nextToken) break;
         }
-        nextToken = out.NextToken ?? undefined;
-        if (!nextToken) break;
-      }
-      return { values, errors };
-    },
+        return { values, errors };
+      }),
     async region() {
       return client.config.region();
     },
@@ -116,6 +119,24 @@ export async function createSecretsApi(settings: AwsSmSettings): Promise<Secrets
       client.destroy();
     },
   };
+}
+
+/**
+ * Runs one API call with a signal of its own, aborted with `parent`. The SDK hangs a listener on
+ * the signal of every request; giving each call its own keeps a long-lived parent signal (the
+ * core's, shared by a whole batch) from collecting listeners and tripping Node's MaxListeners
+ * warning.
+ */
+async function withOwnSignal<T>(parent: AbortSignal, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  const onAbort = (): void => ac.abort(parent.reason);
+  if (parent.aborted) ac.abort(parent.reason);
+  else parent.addEventListener("abort", onAbort, { once: true });
+  try {
+    return await fn(ac.signal);
+  } finally {
+    parent.removeEventListener("abort", onAbort);
+  }
 }
 
 function toValue(out: { ARN?: string | undefined; Name?: string | undefined; VersionId?: string | undefined; SecretString?: string | undefined; SecretBinary?: Uint8Array | undefined }): ValueResult {
