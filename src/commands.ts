@@ -91,7 +91,7 @@ export class CommandQueue {
         });
         const fields = { exitCode: result.exitCode, signal: result.signal, durationMs: Math.round(result.durationMs), timedOut: result.timedOut };
         if (result.ok) log.info(fields, "command finished");
-        else log.warn({ ...fields, error: result.error, outputTail: tail(result.outputTail) }, result.timedOut ? "command timed out and was killed" : "command failed");
+        else log.warn({ ...fields, reason: result.error, outputTail: tail(result.outputTail) }, result.timedOut ? "command timed out and was killed" : "command failed");
         this.#opts.onDone({ ...result, command: job.argv, templates: job.templates });
       }
     } finally {
