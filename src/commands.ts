@@ -90,8 +90,13 @@ export class CommandQueue {
           ...(this.#opts.cwd ? { cwd: this.#opts.cwd } : {}),
         });
         const fields = { exitCode: result.exitCode, signal: result.signal, durationMs: Math.round(result.durationMs), timedOut: result.timedOut };
-        if (result.ok) log.info(fields, "command finished");
-        else log.warn({ ...fields, reason: result.error, outputTail: tail(result.outputTail) }, result.timedOut ? "command timed out and was killed" : "command failed");
+        // The per-write line (runner) reports the outcome at info; this one is for debugging.
+        if (result.ok) log.debug(fields, "command finished");
+        else {
+          log.warn({ ...fields, reason: result.error }, result.timedOut ? "command timed out and was killed" : "command failed");
+          // What the command printed may include secrets: only at debug, which is off by default.
+          if (result.outputTail) log.debug({ outputTail: tail(result.outputTail) }, "output of the failed command");
+        }
         this.#opts.onDone({ ...result, command: job.argv, templates: job.templates });
       }
     } finally {
