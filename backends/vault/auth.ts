@@ -1,0 +1,421 @@
+/**
+ * The Vault token: where it comes from, keeping it alive, and getting a new one.
+ *
+ * - `token`: `VAULT_TOKEN` or the config; looked up once (`auth/token/lookup-self`) to learn its
+ *   TTL, then renewed at about 2/3 of it.
+ * - `token_file`: a Vault Agent sink; the file is checked on every use and re-read when it changes.
+ *   Not renewed unless `renew: true` (the agent renews its own token).
+ * - `approle` / `aws`: a login; the token is renewed at about 2/3 of its TTL, renewal is retried
+ *   with backoff, and when it fails (or the token nears its max TTL) emissary logs in again.
+ *
+ * A 403 on a token that has worked before may mean it was revoked: the token is looked up and,
+ * when it is dead, emissary logs in again once and retries; further forced logins back off
+ * (1s doubling to 5m) until a token works again. A new token changes nothing else: no template is
+ * rebuilt and no KV secret is re-read (leases made under the old token are, since Vault revokes
+ * them with it).
+ *
+ * The token and the AppRole ids never reach a log line or an error message: every Vault error
+ * string is passed through {@link TokenManager.redact}.
+ */
+import { readFile, stat } from "node:fs/promises";
+import { FatalError, TransientError, formatDuration, safeError, type Logger } from "../../src/index.js";
+import { awsIamLoginBody, defaultAwsCredentials, type AwsCredentialSource } from "./aws-iam.js";
+import { vaultErrors, type VaultClient, type VaultResponse } from "./client.js";
+import type { VaultAuthConfig } from "./config.js";
+
+/** A token handed to a request, with its generation (it changes with every new token). */
+export interface TokenLease {
+  readonly token: string;
+  readonly gen: number;
+}
+
+interface State {
+  readonly token: string;
+  readonly gen: number;
+  /** Remaining TTL when obtained/renewed; undefined = unknown, 0 = does not expire. */
+  ttlMs?: number;
+  /** The TTL the token was created with (the renewal increment). */
+  initialTtlMs?: number;
+  renewable: boolean;
+  obtainedAt: number;
+  /** A request with this token has succeeded (so a later 403 may mean revocation). */
+  worked: boolean;
+  fileId?: string;
+}
+
+/** Options for {@link TokenManager}. */
+export interface TokenManagerOptions {
+  readonly client: VaultClient;
+  readonly auth: VaultAuthConfig;
+  readonly logger: Logger;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Clock. @defaultValue Date.now */
+  readonly now?: () => number;
+  /** AWS credentials for `aws` auth. @defaultValue env keys, then the AWS SDK chain */
+  readonly awsCredentials?: AwsCredentialSource;
+}
+
+const BACKOFF_BASE_MS = 1000;
+const BACKOFF_CAP_MS = 5 * 60_000;
+/** Renewal attempts that may fail before a login method logs in again. */
+const RENEW_ATTEMPTS = 3;
+
+function backoff(attempt: number): number {
+  const exp = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.min(attempt, 20));
+  return Math.round(exp / 2 + (exp / 2) * Math.random());
+}
+
+function num(v: unknown): number | undefined {
+  return typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : undefined;
+}
+
+/** Owns the token of one vault backend. */
+export class TokenManager {
+  readonly #o: TokenManagerOptions;
+  readonly #now: () => number;
+  readonly #secrets = new Set<string>();
+  #state?: State;
+  #pending?: Promise<State>;
+  #timer?: NodeJS.Timeout;
+  #closed = false;
+  #gen = 0;
+  #renewFailures = 0;
+  #loginFailures = 0;
+  #forcedAt = 0;
+  #forcedDelayMs = BACKOFF_BASE_MS;
+
+  constructor(opts: TokenManagerOptions) {
+    this.#o = opts;
+    this.#now = opts.now ?? Date.now;
+    const a = opts.auth;
+    if (a.method === "token" && a.token) this.#secrets.add(a.token);
+    if (a.method === "approle") for (const s of [a.roleId, a.secretId]) if (s) this.#secrets.add(s);
+    for (const k of ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]) if (opts.env[k]) this.#secrets.add(opts.env[k]!);
+  }
+
+  /** True for methods that can get a new token by themselves. */
+  get canLogin(): boolean {
+    return this.#o.auth.method === "approle" || this.#o.auth.method === "aws";
+  }
+
+  /** Generation of the current token (-1 before the first). */
+  get generation(): number {
+    return this.#state?.gen ?? -1;
+  }
+
+  /** The pending renewal/login timer, for tests (it is always unref'd). */
+  get timer(): NodeJS.Timeout | undefined {
+    return this.#timer;
+  }
+
+  /** Replaces every known secret (tokens, AppRole ids, AWS keys) in `text` by `[redacted]`. */
+  readonly redact = (text: string): string => {
+    let out = text;
+    for (const s of this.#secrets) if (s.length >= 4 && out.includes(s)) out = out.split(s).join("[redacted]");
+    return out;
+  };
+
+  /** The token to use now: logs in or reads the token file first when needed. */
+  async getToken(): Promise<TokenLease> {
+    if (this.#closed) throw new TransientError("vault: the backend is closed");
+    if (this.#o.auth.method === "token_file") return this.#lease(await this.#checkFile(false));
+    const s = this.#state;
+    if (s && !(this.canLogin && this.#expired(s))) return this.#lease(s);
+    return this.#lease(await this.#acquire(s ? "the token expired" : "first use"));
+  }
+
+  /** Marks the token of generation `gen` as working (a request with it succeeded). */
+  markWorked(gen: number): void {
+    const s = this.#state;
+    if (s && s.gen === gen && !s.worked) {
+      s.worked = true;
+      this.#forcedDelayMs = BACKOFF_BASE_MS;
+    }
+  }
+
+  /**
+   * A request with the token of generation `gen` got 403. Returns true when there is now a
+   * different token worth one retry; false when the 403 stands (a policy denial, or a login
+   * already forced too recently).
+   * @throws the login's error when logging in again fails
+   */
+  async onForbidden(gen: number): Promise<boolean> {
+    if (this.#closed) return false;
+    if (this.#o.auth.method === "token_file") return (await this.#checkFile(true)).gen !== gen;
+    const s = this.#state;
+    if (s && s.gen !== gen) return true;
+    if (this.#pending) {
+      await this.#pending.catch(() => undefined);
+      return this.generation !== gen;
+    }
+    if (!this.canLogin || !s || !s.worked || this.#now() < this.#forcedAt + this.#forcedDelayMs) return false;
+    if (await this.#isAlive(s.token)) return false;
+    if (this.#state !== s) return this.generation !== gen;
+    this.#forcedAt = this.#now();
+    this.#forcedDelayMs = Math.min(BACKOFF_CAP_MS, this.#forcedDelayMs * 2);
+    this.#o.logger.warn({ method: this.#o.auth.method }, "vault: the token was revoked or has expired; logging in again");
+    await this.#acquire("the token was revoked");
+    return true;
+  }
+
+  /** Stops renewing. The token is not revoked: a Vault Agent or another emissary may share it. */
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #lease(s: State): TokenLease {
+    return { token: s.token, gen: s.gen };
+  }
+
+  #expired(s: State): boolean {
+    return !!s.ttlMs && this.#now() >= s.obtainedAt + s.ttlMs - 1000;
+  }
+
+  #acquire(reason: string): Promise<State> {
+    if (!this.#pending) {
+      const p = this.#obtain(reason);
+      this.#pending = p;
+      const clear = (): void => {
+        if (this.#pending === p) this.#pending = undefined;
+      };
+      p.then(clear, clear);
+    }
+    return this.#pending;
+  }
+
+  async #obtain(reason: string): Promise<State> {
+    const a = this.#o.auth;
+    if (a.method === "token") {
+      if (!a.token) throw new FatalError("vault: no token: set VAULT_TOKEN, or backends.vault.auth (method token, token_file, approle or aws)");
+      const s = this.#newState(a.token);
+      if (a.renew) await this.#lookup(s);
+      this.#o.logger.info({ method: "token", source: a.source, ttl: this.#ttlLabel(s), renewable: s.renewable }, "vault: using a token");
+      this.#planNext(s);
+      return s;
+    }
+    if (a.method === "token_file") return this.#checkFile(true);
+    return this.#login(reason);
+  }
+
+  #newState(token: string): State {
+    this.#secrets.add(token);
+    const s: State = { token, gen: ++this.#gen, renewable: false, obtainedAt: this.#now(), worked: false };
+    this.#state = s;
+    this.#renewFailures = 0;
+    return s;
+  }
+
+  #ttlLabel(s: State): string {
+    return s.ttlMs === undefined ? "unknown" : s.ttlMs === 0 ? "never expires" : formatDuration(s.ttlMs);
+  }
+
+  async #login(reason: string): Promise<State> {
+    const a = this.#o.auth;
+    if (a.method !== "approle" && a.method !== "aws") throw new FatalError(`vault: auth method ${a.method} cannot log in`);
+    let body: unknown;
+    if (a.method === "approle") {
+      const roleId = a.roleId ?? (await this.#readIdFile(a.roleIdFile!, "role_id_file"));
+      const secretId = a.secretId ?? (a.secretIdFile ? await this.#readIdFile(a.secretIdFile, "secret_id_file") : undefined);
+      body = { role_id: roleId, ...(secretId !== undefined ? { secret_id: secretId } : {}) };
+    } else {
+      body = await awsIamLoginBody({
+        region: a.region,
+        stsEndpoint: a.stsEndpoint,
+        ...(a.role ? { role: a.role } : {}),
+        ...(a.headerValue ? { headerValue: a.headerValue } : {}),
+        credentials: this.#o.awsCredentials ?? defaultAwsCredentials(this.#o.env),
+      });
+    }
+    const what = `vault ${a.method} login at auth/${a.mount}/login`;
+    const res = await this.#o.client.request({ method: "POST", path: `auth/${a.mount}/login`, body });
+    const auth = res.body?.auth;
+    const token = auth && typeof auth.client_token === "string" && auth.client_token !== "" ? auth.client_token : undefined;
+    if (res.status !== 200 || !token) throw this.#loginError(res, what);
+    const s = this.#newState(token);
+    const ttl = num(auth!.lease_duration);
+    s.ttlMs = ttl === undefined ? undefined : ttl * 1000;
+    s.initialTtlMs = s.ttlMs;
+    s.renewable = auth!.renewable === true;
+    this.#loginFailures = 0;
+    this.#o.logger.info({ method: a.method, mount: a.mount, reason, ttl: this.#ttlLabel(s), renewable: s.renewable }, "vault: logged in");
+    this.#planNext(s);
+    return s;
+  }
+
+  #loginError(res: VaultResponse, what: string): Error {
+    const detail = vaultErrors(res.body, this.redact);
+    const msg = `${what} failed: ${res.status}${detail ? " " + detail : ""}`;
+    if (res.status === 200) return new FatalError(`${what}: the response has no client token`);
+    if (res.status === 412 || res.status === 429 || res.status >= 500) return new TransientError(msg, res.retryAfterMs !== undefined ? { retryAfterMs: res.retryAfterMs } : {});
+    return Object.assign(new FatalError(msg), { status: res.status });
+  }
+
+  async #readIdFile(path: string, key: string): Promise<string> {
+    let text: string;
+    try {
+      text = (await readFile(path, "utf8")).trim();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? "error";
+      // A provisioning step may write it after emissary starts: keep retrying with backoff.
+      if (code === "ENOENT") throw new TransientError(`vault approle: ${key} ${path} does not exist yet`);
+      throw new FatalError(`vault approle: cannot read ${key} ${path} (${code})`);
+    }
+    if (text === "") throw new TransientError(`vault approle: ${key} ${path} is empty`);
+    this.#secrets.add(text);
+    return text;
+  }
+
+  async #checkFile(force: boolean): Promise<State> {
+    const a = this.#o.auth;
+    if (a.method !== "token_file") throw new FatalError("vault: not a token file");
+    let id: string;
+    try {
+      const st = await stat(a.path);
+      id = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? "error";
+      if (code === "ENOENT") throw new TransientError(`vault: token file ${a.path} does not exist yet`);
+      throw new FatalError(`vault: cannot read token file ${a.path} (${code})`);
+    }
+    const cur = this.#state;
+    if (cur && cur.fileId === id && !force) return cur;
+    let token: string;
+    try {
+      token = (await readFile(a.path, "utf8")).trim();
+    } catch (err) {
+      throw new FatalError(`vault: cannot read token file ${a.path} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+    }
+    if (token === "") throw new TransientError(`vault: token file ${a.path} is empty`);
+    if (this.#state && this.#state.token === token) {
+      this.#state.fileId = id;
+      return this.#state;
+    }
+    const s = this.#newState(token);
+    s.fileId = id;
+    this.#o.logger.info({ method: "token_file", file: a.path, first: !cur }, cur ? "vault: the token file changed; using the new token" : "vault: read the token file");
+    if (a.renew) {
+      await this.#lookup(s);
+      this.#planNext(s);
+    }
+    return s;
+  }
+
+  /** Learns the token's TTL. Best effort: a token without lookup-self permission still reads. */
+  async #lookup(s: State): Promise<void> {
+    let res: VaultResponse;
+    try {
+      res = await this.#o.client.request({ method: "GET", path: "auth/token/lookup-self", token: s.token });
+    } catch (err) {
+      this.#o.logger.warn({ err: safeError(err) }, "vault: cannot look up the token; its TTL is unknown and it is not renewed");
+      return;
+    }
+    if (res.status !== 200) {
+      this.#o.logger.warn(
+        { status: res.status, reason: vaultErrors(res.body, this.redact) },
+        res.status === 403
+          ? "vault: token lookup denied (the token is invalid, or its policy lacks auth/token/lookup-self); it is not renewed"
+          : "vault: cannot look up the token; its TTL is unknown and it is not renewed",
+      );
+      return;
+    }
+    s.worked = true;
+    const d = (res.body?.data ?? {}) as { ttl?: unknown; creation_ttl?: unknown; renewable?: unknown };
+    const ttl = num(d.ttl);
+    s.ttlMs = ttl === undefined ? undefined : ttl * 1000;
+    const created = num(d.creation_ttl);
+    s.initialTtlMs = created !== undefined && created > 0 ? created * 1000 : s.ttlMs;
+    s.renewable = d.renewable === true;
+    s.obtainedAt = this.#now();
+  }
+
+  async #isAlive(token: string): Promise<boolean> {
+    try {
+      const res = await this.#o.client.request({ method: "GET", path: "auth/token/lookup-self", token });
+      return res.status !== 403;
+    } catch {
+      return true;
+    }
+  }
+
+  #schedule(fn: () => Promise<void>, delayMs: number): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#closed) return;
+    const t = setTimeout(() => {
+      if (this.#timer === t) this.#timer = undefined;
+      fn().catch((err: unknown) => this.#o.logger.warn({ err: safeError(err) }, "vault: token upkeep failed"));
+    }, Math.max(0, delayMs));
+    t.unref();
+    this.#timer = t;
+  }
+
+  /** After a new token or a renewal: when to renew, or to log in again. */
+  #planNext(s: State): void {
+    if (this.#state !== s) return;
+    if (!s.ttlMs) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      return;
+    }
+    const delay = s.ttlMs * (2 / 3) * (0.9 + 0.1 * Math.random());
+    const nearMax = s.initialTtlMs !== undefined && s.ttlMs < s.initialTtlMs / 3;
+    if (this.#o.auth.renew && s.renewable && !(nearMax && this.canLogin)) this.#schedule(() => this.#renew(s), delay);
+    else if (this.canLogin) this.#schedule(() => this.#relogin(nearMax ? "the token is near its max TTL" : "the token is not renewable"), delay);
+  }
+
+  async #renew(s: State): Promise<void> {
+    if (this.#state !== s || this.#closed) return;
+    const incrementS = Math.max(1, Math.round((s.initialTtlMs ?? s.ttlMs ?? 0) / 1000));
+    let res: VaultResponse;
+    try {
+      res = await this.#o.client.request({ method: "POST", path: "auth/token/renew-self", body: { increment: `${incrementS}s` }, token: s.token });
+    } catch (err) {
+      return this.#renewFailed(s, err, false);
+    }
+    if (this.#state !== s) return;
+    const auth = res.body?.auth;
+    const ttl = auth ? num(auth.lease_duration) : undefined;
+    if (res.status === 200 && ttl !== undefined) {
+      s.ttlMs = ttl * 1000;
+      s.renewable = auth!.renewable === true;
+      s.obtainedAt = this.#now();
+      s.worked = true;
+      this.#renewFailures = 0;
+      this.#o.logger.debug({ ttl: this.#ttlLabel(s) }, "vault: token renewed");
+      this.#planNext(s);
+      return;
+    }
+    const detail = vaultErrors(res.body, this.redact);
+    const err = new TransientError(`vault POST auth/token/renew-self: ${res.status}${detail ? " " + detail : ""}`);
+    return this.#renewFailed(s, err, res.status === 400 || res.status === 403);
+  }
+
+  async #renewFailed(s: State, err: unknown, permanent: boolean): Promise<void> {
+    if (this.#state !== s || this.#closed) return;
+    this.#renewFailures++;
+    const remaining = s.ttlMs ? s.obtainedAt + s.ttlMs - this.#now() : 0;
+    this.#o.logger.warn({ err: safeError(err), attempt: this.#renewFailures, permanent }, "vault: token renewal failed");
+    if (this.canLogin && (permanent || this.#renewFailures >= RENEW_ATTEMPTS || remaining < 0.1 * (s.ttlMs ?? 0))) {
+      return this.#relogin("token renewal failed");
+    }
+    if (permanent || remaining <= 0) {
+      if (this.#o.auth.method !== "token_file") this.#o.logger.error({ method: this.#o.auth.method }, "vault: the token cannot be renewed and will expire; give emissary a new token");
+      return;
+    }
+    this.#schedule(() => this.#renew(s), Math.min(backoff(this.#renewFailures - 1), Math.max(BACKOFF_BASE_MS, remaining / 3)));
+  }
+
+  async #relogin(reason: string): Promise<void> {
+    if (this.#closed) return;
+    try {
+      await this.#acquire(reason);
+    } catch (err) {
+      this.#loginFailures++;
+      const delay = backoff(this.#loginFailures - 1);
+      this.#o.logger.warn({ err: safeError(err), attempt: this.#loginFailures, retryInMs: delay }, "vault: logging in again failed");
+      this.#schedule(() => this.#relogin(reason), delay);
+    }
+  }
+}

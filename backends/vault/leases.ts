@@ -1,0 +1,169 @@
+/**
+ * Leased secrets (database credentials, cloud credentials, anything read with a `lease_id`).
+ *
+ * Reading such a path again mints new credentials, so a fetch while the lease is good returns the
+ * credentials already held. The lease is renewed in the fetch the core makes at about 2/3 of it:
+ * the `ttlMs` returned for a renewable lease is chosen so that the core's next fetch (at ~90% of
+ * `ttlMs`, with jitter) lands there. Renewing inside the fetch keeps the core's idea of the
+ * lease's end exact, needs no timer of its own, and stops by itself when no template uses the
+ * secret any more. A lease that can no longer be extended (not renewable, or its max TTL is
+ * near) is returned with its true remaining time, and the core's fetch at ~90% of it reads new
+ * credentials, which are then rendered.
+ */
+import type { Secret } from "../../src/index.js";
+
+/** What the backend should do for a reference with (or without) a lease. */
+export type LeasePlan =
+  | { readonly action: "cached"; readonly secret: Secret }
+  | { readonly action: "renew"; readonly leaseId: string; readonly incrementS: number }
+  | { readonly action: "read" };
+
+interface Entry {
+  readonly leaseId: string;
+  readonly secret: Secret;
+  /** Token generation the lease was created under: a new login orphans old leases. */
+  readonly tokenGen: number;
+  readonly initialMs: number;
+  durationMs: number;
+  expiresAt: number;
+  renewAt: number;
+  renewable: boolean;
+  failures: number;
+}
+
+/** Fraction of a lease after which it is renewed. */
+export const RENEW_FRACTION = 2 / 3;
+/** The core's refresh fraction of `ttlMs` (see the scheduler). */
+const CORE_FRACTION = 0.9;
+/** A lease with less than this fraction of its period left is replaced by a fresh read. */
+const REPLACE_FRACTION = 0.25;
+/** Shortest `ttlMs` handed to the core, so a short lease cannot make it spin. */
+const MIN_TTL_MS = 1000;
+
+/** The lease table of one backend. */
+export class LeaseTable {
+  readonly #entries = new Map<string, Entry>();
+  readonly #now: () => number;
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
+
+  /** Number of leases held (for tests and debugging). */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** What to do for `key`, given the current token generation. */
+  plan(key: string, tokenGen: number): LeasePlan {
+    const e = this.#entries.get(key);
+    if (!e) return { action: "read" };
+    const now = this.#now();
+    const remaining = e.expiresAt - now;
+    if (remaining <= 0 || e.tokenGen !== tokenGen) {
+      // Expired, or created under a token that has been replaced (Vault revokes a token's leases with it).
+      this.#entries.delete(key);
+      return { action: "read" };
+    }
+    if (!e.renewable) {
+      if (remaining < REPLACE_FRACTION * e.durationMs) {
+        this.#entries.delete(key);
+        return { action: "read" };
+      }
+      return { action: "cached", secret: this.#withTtl(e, now) };
+    }
+    // A little early is fine: the core's jitter may bring it back just before renewAt.
+    if (now >= e.renewAt - 0.05 * e.durationMs) {
+      if (remaining < 0.1 * e.durationMs) {
+        // Renewal kept failing: get new credentials while the old ones still work.
+        this.#entries.delete(key);
+        return { action: "read" };
+      }
+      return { action: "renew", leaseId: e.leaseId, incrementS: Math.max(1, Math.round(e.initialMs / 1000)) };
+    }
+    return { action: "cached", secret: this.#withTtl(e, now) };
+  }
+
+  /**
+   * Remembers a freshly read leased secret.
+   * @returns the secret with the `ttlMs` to hand to the core
+   */
+  record(key: string, secret: Secret, lease: { leaseId: string; durationS: number; renewable: boolean }, tokenGen: number): Secret {
+    const now = this.#now();
+    const durationMs = lease.durationS * 1000;
+    const e: Entry = {
+      leaseId: lease.leaseId,
+      secret: { value: secret.value, ...(secret.version !== undefined ? { version: secret.version } : {}), ...(secret.data !== undefined ? { data: secret.data } : {}) },
+      tokenGen,
+      initialMs: durationMs,
+      durationMs,
+      expiresAt: now + durationMs,
+      renewAt: now + RENEW_FRACTION * durationMs,
+      renewable: lease.renewable,
+      failures: 0,
+    };
+    this.#entries.set(key, e);
+    return this.#withTtl(e, now);
+  }
+
+  /**
+   * Applies a successful renewal. A lease that came back shorter than a third of its first
+   * duration is near its max TTL: it is not renewed again but replaced near its end.
+   * @returns the plan after the renewal (`cached`, or `read` when nothing useful is left)
+   */
+  renewed(key: string, durationS: number, renewable: boolean): LeasePlan {
+    const e = this.#entries.get(key);
+    if (!e) return { action: "read" };
+    const now = this.#now();
+    e.durationMs = durationS * 1000;
+    e.expiresAt = now + e.durationMs;
+    e.renewAt = now + RENEW_FRACTION * e.durationMs;
+    e.failures = 0;
+    e.renewable = renewable && e.durationMs >= e.initialMs / 3;
+    if (e.durationMs <= 0) {
+      this.#entries.delete(key);
+      return { action: "read" };
+    }
+    return { action: "cached", secret: this.#withTtl(e, now) };
+  }
+
+  /**
+   * A renewal failed. `permanent` (the lease is gone or cannot be renewed) drops it, so the
+   * credentials are read again; otherwise the renewal is retried later while the lease lasts.
+   */
+  renewFailed(key: string, permanent: boolean): LeasePlan {
+    const e = this.#entries.get(key);
+    if (!e) return { action: "read" };
+    const now = this.#now();
+    const remaining = e.expiresAt - now;
+    if (permanent || remaining < 0.1 * e.durationMs) {
+      this.#entries.delete(key);
+      return { action: "read" };
+    }
+    e.failures++;
+    e.renewAt = now + Math.max(MIN_TTL_MS, remaining * 0.25);
+    return { action: "cached", secret: this.#withTtl(e, now) };
+  }
+
+  /** Forgets one lease (its reference failed in a way that makes the held value doubtful). */
+  delete(key: string): void {
+    this.#entries.delete(key);
+  }
+
+  /** Forgets every lease. */
+  clear(): void {
+    this.#entries.clear();
+  }
+
+  #withTtl(e: Entry, now: number): Secret {
+    const remaining = e.expiresAt - now;
+    let ttlMs: number;
+    if (e.renewable) {
+      // Bring the core back at renewAt: it fetches at ~CORE_FRACTION of ttlMs.
+      ttlMs = Math.min(remaining, Math.max(MIN_TTL_MS, (e.renewAt - now) / CORE_FRACTION));
+    } else {
+      ttlMs = remaining;
+    }
+    return { ...e.secret, ttlMs: Math.max(1, Math.round(ttlMs)) };
+  }
+}
