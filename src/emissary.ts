@@ -226,6 +226,8 @@ class EmissaryImpl implements Emissary {
         onChange: () => void this.#sync(),
       });
       await this.#watcher.start();
+      // Anything that changed between the first read and the watcher's first snapshot.
+      await this.#sync();
     }
     if (this.#phase === "starting") this.#phase = "running";
   }

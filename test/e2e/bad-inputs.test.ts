@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { canary } from "../helpers/canary.js";
@@ -99,9 +99,13 @@ describe("bad inputs", () => {
     } finally {
       await d.stop();
     }
+    // Commands run only after a write: remove the outputs so once writes again.
+    rmSync(out);
+    rmSync(out2);
     const once = await runEmissary(["once", "--templates", dir]);
     expect(once.code).toBe(1);
     expect(once.stderr).toContain("a.tpl");
+    expect(once.stderr).toContain("b.tpl");
   });
 
   it("a bad config file exits 2 naming the key", async () => {
