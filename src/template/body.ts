@@ -43,6 +43,8 @@ export interface BodyAnalysis {
   readonly source: string;
   /** Synthesized names for legacy polls, in order of first appearance. */
   readonly polls: ReadonlyMap<string, RefSpec>;
+  /** Body offset of each poll's first appearance. */
+  readonly pollOffsets: ReadonlyMap<string, number>;
   /** Declared (or synthesized) names the body refers to anywhere. */
   readonly used: ReadonlySet<string>;
   /** mustache.js tokens of {@link BodyAnalysis.source}. */
@@ -91,12 +93,9 @@ export function scanTags(body: string): Tag[] {
       throw new BodyError(`unclosed tag ${excerpt(body.slice(start, start + 20), 20)} (no ${close} after it)`, start);
     };
     if (type === "=") {
-      const eq = /\s*=/g;
-      eq.lastIndex = p;
-      const m = eq.exec(body);
-      if (!m) unclosed();
-      value = body.slice(p, m!.index);
-      const c = findClose(body, close, m!.index + m![0].length) ?? unclosed();
+      const eq = findClose(body, "=", p) ?? unclosed();
+      value = body.slice(p, eq.at);
+      const c = findClose(body, close, eq.after) ?? unclosed();
       end = c.after;
       const parts = value.split(/\s+/, 2);
       if (parts.length !== 2 || parts[0] === "" || parts[1] === "") {
@@ -155,6 +154,7 @@ export function analyzeBody(body: string, declared: ReadonlySet<string>): BodyAn
 
   // Legacy polls first, so their synthesized names count as declared wherever they appear.
   const polls = new Map<string, RefSpec>();
+  const pollOffsets = new Map<string, number>();
   const byRef = new Map<string, string>();
   const pollName = new Map<Tag, string>();
   let n = 0;
@@ -178,6 +178,7 @@ export function analyzeBody(body: string, declared: ReadonlySet<string>): BodyAn
       do name = `__poll_${++n}`;
       while (declared.has(name));
       polls.set(name, spec);
+      pollOffsets.set(name, tag.start);
       byRef.set(text, name);
     }
     pollName.set(tag, name);
@@ -252,5 +253,5 @@ export function analyzeBody(body: string, declared: ReadonlySet<string>): BodyAn
     const at = /at (\d+)$/.exec(msg);
     throw new BodyError(`mustache: ${excerpt(msg.replace(/ at \d+$/, ""), 80)}`, at ? toOriginal(Number(at[1])) : 0);
   }
-  return { source, polls, used, tokens };
+  return { source, polls, pollOffsets, used, tokens };
 }

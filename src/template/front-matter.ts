@@ -35,6 +35,8 @@ export interface FrontMatter {
   escape?: EscapeMode;
   refreshMs?: number;
   secrets: Map<string, RefSpec>;
+  /** Offset in the file of each secret's declaration (its key). */
+  secretOffsets: Map<string, number>;
 }
 
 /** Where the front matter and the body are in the file. */
@@ -132,7 +134,7 @@ export function parseFrontMatter(src: SourceFile, split: SplitFile): FrontMatter
     const what = root === null || (isScalar(root) && root.value === null) ? "is empty" : "is not a mapping of key: value";
     src.fail(`${what} (dest: is required)`, at(root, base), FM_FIELD);
   }
-  const fm: Partial<FrontMatter> & { secrets: Map<string, RefSpec> } = { secrets: new Map() };
+  const fm: Partial<FrontMatter> & Pick<FrontMatter, "secrets" | "secretOffsets"> = { secrets: new Map(), secretOffsets: new Map() };
   let commandKey: string | undefined;
   for (const pair of root.items) {
     const key = keyOf(src, pair, base);
@@ -184,7 +186,7 @@ export function parseFrontMatter(src: SourceFile, split: SplitFile): FrontMatter
         break;
       }
       case "secrets":
-        fm.secrets = parseSecrets(src, value, valuePos, at);
+        fm.secrets = parseSecrets(src, value, valuePos, at, fm.secretOffsets);
         break;
       default:
         src.fail(`unknown key "${excerpt(key)}" (expected one of ${FRONT_MATTER_KEYS.join(", ")})`, keyPos, excerpt(key));
@@ -324,6 +326,7 @@ function parseSecrets(
   node: Node | null,
   offset: number,
   at: At,
+  offsets: Map<string, number>,
 ): Map<string, RefSpec> {
   const out = new Map<string, RefSpec>();
   if (node === null || (isScalar(node) && node.value === null)) return out;
@@ -339,6 +342,7 @@ function parseSecrets(
     const value = pair.value as Node | null;
     const valuePos = at(value, keyPos);
     out.set(name, parseSecret(src, value, valuePos, field, at));
+    offsets.set(name, keyPos);
   }
   return out;
 }

@@ -58,10 +58,23 @@ export interface Template {
    * a declared but unused name never holds a template back.
    */
   readonly used: ReadonlySet<string>;
+  /**
+   * Where each name in {@link Template.secrets} is declared in the file: its key under `secrets:`
+   * (field `secrets.NAME`), or its first `{{poll}}` (field `body`). For located errors about a
+   * reference found later (unknown backend, bad ID).
+   */
+  readonly locations: ReadonlyMap<string, SecretLocation>;
   /** Pre-parsed mustache.js tokens of {@link Template.bodySource}. */
   readonly tokens: unknown[];
   /** The body after rewriting legacy polls: the text the tokens come from. */
   readonly bodySource: string;
+}
+
+/** A 1-based position in the template file, with the field it belongs to. */
+export interface SecretLocation {
+  readonly line: number;
+  readonly column: number;
+  readonly field: string;
 }
 
 /** Options of {@link parseTemplate}. */
@@ -100,6 +113,9 @@ export function parseTemplate(source: string, opts: ParseTemplateOptions): Templ
 
   const defaults = { ...DEFAULT_TEMPLATE_SETTINGS, ...opts.defaults };
   const secrets = new Map<string, RefSpec>([...fm.secrets, ...body.polls]);
+  const locations = new Map<string, SecretLocation>();
+  for (const [name, offset] of fm.secretOffsets) locations.set(name, { ...src.position(offset), field: `secrets.${name}` });
+  for (const [name, offset] of body.pollOffsets) locations.set(name, { ...src.position(split.bodyOffset + offset), field: "body" });
   const template: Template = {
     file,
     dir: dirname(file),
@@ -109,6 +125,7 @@ export function parseTemplate(source: string, opts: ParseTemplateOptions): Templ
     escape: fm.escape ?? "none",
     secrets,
     used: body.used,
+    locations,
     tokens: body.tokens,
     bodySource: body.source,
     ...(fm.owner !== undefined ? { owner: fm.owner } : {}),

@@ -250,6 +250,15 @@ describe("parseTemplate: front matter", () => {
     expect([...t.used]).toEqual(["now"]);
   });
 
+  it("records where each secret is declared, for errors found later", () => {
+    const t = parse(tpl("dest: out\nsecrets:\n  token: vault:x\n  tls:\n    ref: awssm:y", 'x\n  {{poll "env" "P"}}{{token}}{{tls}} {{poll "env" "P"}}'));
+    expect(Object.fromEntries(t.locations)).toEqual({
+      token: { line: 4, column: 3, field: "secrets.token" },
+      tls: { line: 5, column: 3, field: "secrets.tls" },
+      __poll_1: { line: 9, column: 3, field: "body" },
+    });
+  });
+
   it("accepts secrets: with nothing under it", () => {
     expect(parse(tpl("dest: out\nsecrets:")).secrets.size).toBe(0);
   });
