@@ -10,7 +10,7 @@
 import { watch as fsWatch, type FSWatcher } from "node:fs";
 import { lstat, readFile, stat } from "node:fs/promises";
 import { basename, dirname, isAbsolute, resolve as resolvePath } from "node:path";
-import { parse as parseYaml } from "yaml";
+import { parseDocument } from "yaml";
 import {
   FatalError,
   SecretNotFoundError,
@@ -91,7 +91,11 @@ function parseData(path: string, text: string): unknown {
   const lower = path.toLowerCase();
   try {
     if (lower.endsWith(".json")) return asStructured(JSON.parse(text));
-    if (lower.endsWith(".yaml") || lower.endsWith(".yml")) return asStructured(parseYaml(text, { logLevel: "silent" }));
+    if (lower.endsWith(".yaml") || lower.endsWith(".yml")) {
+      // parseDocument reports errors instead of throwing or printing them; a broken file has no data.
+      const doc = parseDocument(text, { logLevel: "silent", uniqueKeys: true });
+      return doc.errors.length > 0 ? undefined : asStructured(doc.toJS({ maxAliasCount: 100 }));
+    }
     if (text.trimStart().startsWith("{")) return asStructured(JSON.parse(text));
   } catch {
     return undefined;
@@ -115,10 +119,33 @@ export function createFileBackend(ctx: BackendFactoryContext, options: FileBacke
   const dirPollMs = options.dirPollMs ?? 1000;
   const debounceMs = options.debounceMs ?? 15;
   const logger: Logger = ctx.logger;
-  /** The hash each path had at its last fetch: the baseline of a subscriber that arrives later. */
+  /**
+   * The hash each path had at its last fetch: the baseline of a subscriber that arrives later.
+   * One backend instance serves one emissary: another caller's fetches would move baselines too.
+   */
   const fetched = new Map<string, string | null>();
   const dirs = new Map<string, DirWatch>();
   let closed = false;
+
+  /**
+   * Records what a fetch saw. A subscriber is assumed to hold what was last fetched: if a watch's
+   * own first look raced with the fetch and saw newer content, the next check notices the
+   * difference and calls onChange, rather than the change being lost until the next refresh.
+   */
+  function sawOnFetch(path: string, hash: string | null): void {
+    fetched.set(path, hash);
+    const dw = dirs.get(dirname(path));
+    const subs = dw?.files.get(path);
+    if (!dw || !subs) return;
+    let differs = false;
+    for (const sub of subs) {
+      if (sub.baseline !== hash) {
+        sub.baseline = hash;
+        differs = true;
+      }
+    }
+    if (differs) schedule(dw);
+  }
 
   function absolute(ref: SecretRef): string {
     return isAbsolute(ref.id) ? ref.id : resolvePath(ref.id);
@@ -209,9 +236,18 @@ export function createFileBackend(ctx: BackendFactoryContext, options: FileBacke
         }
         let hasSymlink = false;
         for (const [path, subs] of [...dw.files]) {
-          const [hash, link] = await Promise.all([hashFile(path), lstat(path).then((s) => s.isSymbolicLink(), () => false)]);
+          let [hash, link] = await Promise.all([hashFile(path), lstat(path).then((s) => s.isSymbolicLink(), () => false)]);
           if (dw.closed) return;
           hasSymlink ||= link;
+          // An in-place write truncates before it writes: only believe content that holds still
+          // for one debounce period, so a rewrite with identical bytes is not taken for a change.
+          for (let i = 0; i < 20 && [...subs].some((s) => s.baseline !== undefined && s.baseline !== hash); i++) {
+            await new Promise((r) => setTimeout(r, debounceMs));
+            const again = await hashFile(path);
+            if (dw.closed) return;
+            if (again === hash) break;
+            hash = again;
+          }
           for (const sub of [...subs]) {
             if (sub.baseline === undefined) {
               sub.baseline = hash;
@@ -267,7 +303,7 @@ export function createFileBackend(ctx: BackendFactoryContext, options: FileBacke
       } catch (err) {
         const code = errnoOf(err);
         if (code !== undefined && NOT_FOUND_CODES.has(code)) {
-          fetched.set(path, null);
+          sawOnFetch(path, null);
           throw new SecretNotFoundError(`file:${path}: no such file`);
         }
         if (code === "ABORT_ERR" || fctx.signal.aborted) throw new TransientError(`file:${path}: read aborted`);
@@ -277,7 +313,7 @@ export function createFileBackend(ctx: BackendFactoryContext, options: FileBacke
       }
       if (buf.length > FILE_MAX_BYTES) throw new FatalError(`file:${path}: larger than ${FILE_MAX_BYTES} bytes`);
       const version = contentVersion(buf);
-      fetched.set(path, version);
+      sawOnFetch(path, version);
       const value = buf.toString("utf8");
       const data = parseData(path, value);
       return data === undefined ? { value, version } : { value, version, data };

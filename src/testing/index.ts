@@ -1,0 +1,7 @@
+/**
+ * `emissaryd/testing` — tools for people who write backends: the conformance kit, and the
+ * in-memory backend for tests of code that embeds emissary.
+ * @packageDocumentation
+ */
+export { checkBackendConformance, assertBackendConformance, type ConformanceOptions, type ConformanceResult } from "./conformance.js";
+export { createMemoryBackend, type MemoryBackend, type MemoryBackendOptions } from "../memory-backend.js";
