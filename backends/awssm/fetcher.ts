@@ -15,7 +15,7 @@ import type { Logger, Secret, SecretRef } from "../../src/index.js";
 import { FatalError, SecretNotFoundError, refKey } from "../../src/index.js";
 import type { DescribeResult, SecretsApi, ValueResult } from "./client.js";
 import { awsErrorFacts, fromAwsError, fromBatchError } from "./errors.js";
-import { batchable, planRef, sameSecret, toSecret, type AwsSmRef } from "./refs.js";
+import { batchable, planRef, sameSecret, toResult, type AwsSmRef } from "./refs.js";
 
 /** BatchGetSecretValue takes at most this many ids. */
 export const BATCH_SIZE = 20;
@@ -55,6 +55,8 @@ export class AwsSmFetcher {
   readonly #opts: FetcherOptions;
   #batchUnavailable = false;
   readonly #describeDenied = new Set<string>();
+  /** refKey → the version last read as empty / `intentionally-empty`, so polling it stays a DescribeSecret. */
+  readonly #unset = new Map<string, string>();
   /** Requests made so far. */
   readonly counts: FetchCounts = { describe: 0, getValue: 0, batch: 0 };
 
@@ -92,8 +94,8 @@ export class AwsSmFetcher {
     const needValue: AwsSmRef[] = [];
     const toDescribe = new Map<string, AwsSmRef[]>();
     for (const p of plans) {
-      const prev = previous.get(p.key);
-      if (prev?.version !== undefined && !this.#describeDenied.has(p.id)) push(toDescribe, p.id, p);
+      const known = previous.get(p.key)?.version ?? this.#unset.get(p.key);
+      if (known !== undefined && !this.#describeDenied.has(p.id)) push(toDescribe, p.id, p);
       else needValue.push(p);
     }
 
@@ -117,7 +119,7 @@ export class AwsSmFetcher {
         return;
       }
       for (const p of group) {
-        const r = decide(p, d, previous.get(p.key)!);
+        const r = decide(p, d, previous.get(p.key), this.#unset.get(p.key));
         if (r === "fetch") needValue.push(p);
         else out.set(p.key, r);
       }
@@ -126,6 +128,14 @@ export class AwsSmFetcher {
     await this.#fetchValues(api, needValue, signal, out);
     this.#opts.logger.debug({ refs: plans.length, requests: { ...this.counts } }, "awssm fetch done");
     return out;
+  }
+
+  /** The Secret for a value read, remembering a not-set version for cheap polling. */
+  #result(p: AwsSmRef, v: ValueResult): Result {
+    const r = toResult(p, v);
+    if (r instanceof SecretNotFoundError && v.versionId !== undefined) this.#unset.set(p.key, v.versionId);
+    else this.#unset.delete(p.key);
+    return r;
   }
 
   async #fetchValues(api: SecretsApi, plans: readonly AwsSmRef[], signal: AbortSignal, out: Map<string, Result>): Promise<void> {
@@ -170,7 +180,7 @@ export class AwsSmFetcher {
         const value = answer.values.find((v) => sameSecret(id, v));
         const error = value ? undefined : answer.errors.find((e) => e.secretId === id || (e.secretId !== undefined && sameSecret(id, { arn: e.secretId })));
         for (const p of refsForId) {
-          if (value) out.set(p.key, toSecret(p, value));
+          if (value) out.set(p.key, this.#result(p, value));
           else if (error) out.set(p.key, fromBatchError(p.label, error.errorCode, error.message));
           else singles.push(p); // not in the answer at all: ask for it alone
         }
@@ -188,7 +198,7 @@ export class AwsSmFetcher {
           { secretId: p0.id, ...(p0.stage !== undefined ? { versionStage: p0.stage } : {}), ...(p0.versionId !== undefined ? { versionId: p0.versionId } : {}) },
           signal,
         );
-        for (const p of group) out.set(p.key, toSecret(p, v));
+        for (const p of group) out.set(p.key, this.#result(p, v));
       } catch (err) {
         for (const p of group) out.set(p.key, fromAwsError(p.label, err));
       }
@@ -198,21 +208,26 @@ export class AwsSmFetcher {
 
 /**
  * What DescribeSecret means for one reference: the previous Secret (nothing changed), "fetch"
- * (the stage moved to another version), or why it cannot be read.
+ * (the stage moved to another version), or why it cannot be read. `unsetVersion` is a version
+ * already read as empty / `intentionally-empty`: still behind the stage, it is still not set.
  */
-export function decide(p: AwsSmRef, d: DescribeResult, prev: Secret): Secret | "fetch" | Error {
+export function decide(p: AwsSmRef, d: DescribeResult, prev: Secret | undefined, unsetVersion?: string): Secret | "fetch" | Error {
   if (d.deleted) {
     return new FatalError(`${p.label}: InvalidRequestException: the secret is scheduled for deletion — restore it or stop using it`);
   }
+  const notSet = (): Error => new SecretNotFoundError(`${p.label}: the value is empty or "intentionally-empty"`);
   if (p.versionId !== undefined) {
     // A version's value never changes; DescribeSecret only confirmed the secret still exists.
-    if (prev.version === p.versionId) return prev;
+    if (prev !== undefined && prev.version === p.versionId) return prev;
+    if (unsetVersion === p.versionId) return notSet();
     return "fetch";
   }
   const stage = p.stage!;
   const current = Object.entries(d.versionIdsToStages).find(([, labels]) => labels.includes(stage))?.[0];
   if (current === undefined) return new SecretNotFoundError(`${p.label}: no version of the secret has the staging label ${stage}`);
-  return current === prev.version ? prev : "fetch";
+  if (prev !== undefined && current === prev.version) return prev;
+  if (current === unsetVersion) return notSet();
+  return "fetch";
 }
 
 function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {

@@ -2,7 +2,7 @@
  * What an `awssm:` reference asks for: the secret id, which version, and how to render binary.
  */
 import { Buffer } from "node:buffer";
-import { FatalError, refKey, type Secret, type SecretRef } from "../../src/index.js";
+import { FatalError, INTENTIONALLY_EMPTY, SecretNotFoundError, refKey, type Secret, type SecretRef } from "../../src/index.js";
 import type { ValueResult } from "./client.js";
 
 /** How a SecretBinary is turned into text. */
@@ -98,4 +98,17 @@ export function toSecret(p: AwsSmRef, v: ValueResult): Secret {
   if (v.secretString !== undefined) value = v.secretString;
   else if (v.secretBinary !== undefined) value = Buffer.from(v.secretBinary).toString(p.encoding === "utf8" ? "utf8" : "base64");
   return { value, ...(v.versionId ? { version: v.versionId } : {}) };
+}
+
+/**
+ * {@link toSecret}, except that a value that is empty or the original's placeholder
+ * `intentionally-empty` (after trimming) is reported as not yet set. The core would read it as
+ * not set too, but only the backend's error makes the scheduler poll it at the retry interval
+ * (10 s, as the original did) instead of the one-hour refresh.
+ */
+export function toResult(p: AwsSmRef, v: ValueResult): Secret | SecretNotFoundError {
+  const s = toSecret(p, v);
+  const t = s.value.trim();
+  if (t === "" || t === INTENTIONALLY_EMPTY) return new SecretNotFoundError(`${p.label}: the value is empty or "${INTENTIONALLY_EMPTY}"`);
+  return s;
 }

@@ -78,6 +78,7 @@ describeMoto("e2e: awssm against moto", () => {
       join(tpl, "db.tpl"),
       `---
 dest: ${dbOut}
+refresh: 300ms
 command: ["/bin/sh", "-c", "echo db >> ${runLog}"]
 secrets:
   user: awssm:e2e/db#username
@@ -93,6 +94,7 @@ ca={{ca}}
       join(tpl, "api.tpl"),
       `---
 dest: ${apiOut}
+refresh: 300ms
 command: ["/bin/sh", "-c", "echo api >> ${runLog}"]
 secrets:
   key: awssm:e2e/api
@@ -104,6 +106,7 @@ secrets:
       join(tpl, "next.tpl"),
       `---
 dest: ${nextOut}
+refresh: 300ms
 secrets:
   next:
     ref: awssm:e2e/api
@@ -122,7 +125,9 @@ encrypt = "{{poll "awssm" "e2e/legacy"}}"
 `,
     );
     const config = join(dir, "config.yml");
-    writeFileSync(config, `defaults: { retry: 200ms }\nbackends:\n  awssm: { region: ${REGION}, endpoint: "${moto.endpoint}", refresh: 300ms }\n`);
+    // The backend keeps its one-hour refresh; the templates above poll faster. The legacy template
+    // has no refresh of its own: its placeholder must be polled at the retry interval, not hourly.
+    writeFileSync(config, `defaults: { retry: 200ms }\nbackends:\n  awssm: { region: ${REGION}, endpoint: "${moto.endpoint}", refresh: 1h }\n`);
 
     daemon = spawnEmissary(["run", "--templates", tpl, "--config", config, "--log-level", "debug"], { env: awsEnv() });
     const d = daemon;

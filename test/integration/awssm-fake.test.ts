@@ -223,16 +223,27 @@ describe("versions and stages", () => {
     refs.forEach((r, i) => expect((out.get(refKey(r)) as Secret).value).toBe(vals[i]));
   });
 
-  it("legacy poll refs: the core trims and treats intentionally-empty as not set", async () => {
+  it("empty and intentionally-empty values are not yet set, and polling them stays a DescribeSecret", async () => {
     const b = backend();
     fake.put("legacy/placeholder", "  intentionally-empty\n");
+    fake.put("legacy/blank", " \n");
+    await expect(b.fetch(ref("legacy/blank"), fetchCtx(log))).rejects.toBeInstanceOf(SecretNotFoundError);
+    const err = await b.fetch(ref("legacy/placeholder"), fetchCtx(log)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SecretNotFoundError);
+    expect((err as Error).message).toContain("awssm:legacy/placeholder");
+    // The core retries not-set secrets every 10 s; while the placeholder version stays, that is one DescribeSecret.
+    fake.resetCalls();
+    await expect(b.fetch(ref("legacy/placeholder"), fetchCtx(log))).rejects.toBeInstanceOf(SecretNotFoundError);
+    expect(fake.calls.map((c) => c.op)).toEqual(["DescribeSecret"]);
+    // Set: the raw value comes back; the core trims it (legacy poll refs are plain awssm:ID refs).
     const v = plant("legacy");
-    fake.put("legacy/value", `  ${v}\n`);
-    const spec1 = parseRef("awssm:legacy/placeholder");
-    const s1 = await b.fetch(spec1.ref, fetchCtx(log));
-    expect(() => extractValue(spec1, s1)).toThrow(SecretNotFoundError);
-    const spec2 = parseRef("awssm:legacy/value");
-    expect(extractValue(spec2, await b.fetch(spec2.ref, fetchCtx(log)))).toEqual({ kind: "text", text: v });
+    fake.put("legacy/placeholder", `  ${v}\n`);
+    const s = await b.fetch(ref("legacy/placeholder"), fetchCtx(log));
+    expect(s.value).toBe(`  ${v}\n`);
+    expect(extractValue(parseRef("awssm:legacy/placeholder"), s)).toEqual({ kind: "text", text: v });
+    // Back to the placeholder after being set: not set again (the core keeps the last file).
+    fake.put("legacy/placeholder", "intentionally-empty");
+    await expect(b.fetch(ref("legacy/placeholder"), fetchCtx(log, s))).rejects.toBeInstanceOf(SecretNotFoundError);
   });
 });
 
