@@ -112,7 +112,9 @@ describe("library", () => {
     const e = await start(dir, mem);
     await waitFor(() => existsSync(join(dir, "a")));
     expect(readFileSync(join(dir, "a"), "utf8")).toBe("[]\n");
+    await waitFor(() => e.status().templates.find((t) => t.file.endsWith("b.tpl"))?.pending.length === 1);
     expect(e.status().templates.find((t) => t.file.endsWith("b.tpl"))).toMatchObject({ state: "pending", pending: ["memory:e"] });
+    expect(existsSync(join(dir, "b"))).toBe(false);
     mem.set("e", "set-now");
     await waitFor(() => existsSync(join(dir, "b")));
   });
