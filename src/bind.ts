@@ -31,7 +31,7 @@ export async function bindTemplate(f: TemplateFile, ctx: BindContext): Promise<T
     const backends = new Map<string, Backend>();
     const refs = new Map<string, SecretRef>();
     for (const [name, spec] of template.secrets) {
-      const loc = locate(f.source, name, spec.ref.backend, spec.ref.id);
+      const loc = template.locations.get(name) ?? locate(f.source, name, spec.ref.backend, spec.ref.id);
       const canonical = ctx.registry.canonical(spec.ref.backend);
       if (!canonical) {
         throw new TemplateError(`unknown backend "${spec.ref.backend}" in "${spec.text}" (known: ${ctx.registry.names().join(", ")})`, { file: f.file, ...loc });
@@ -49,6 +49,8 @@ export async function bindTemplate(f: TemplateFile, ctx: BindContext): Promise<T
       } catch (err) {
         throw new TemplateError(`bad reference "${spec.text}": ${(err as Error).message}`, { file: f.file, ...loc });
       }
+      // Declared but unused names are validated, not fetched: a template waits only for what it uses.
+      if (!template.used.has(name)) continue;
       const key = refKey(ref);
       bindings.push({ name, spec, key, label: spec.text });
       backends.set(key, backend);

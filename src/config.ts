@@ -188,7 +188,7 @@ export function resolveConfig(flags: FlagValues, env: Readonly<Record<string, st
     try {
       mode = parseMode(file.defaults.mode, String(file.defaults.mode));
     } catch (err) {
-      throw new ConfigError(`${configFile}: defaults.mode: ${(err as Error).message}`, { field: "defaults.mode", ...(configFile ? { file: configFile } : {}) });
+      throw new ConfigError(`${configFile}: defaults.mode: ${(err as { reason?: string }).reason ?? (err as Error).message}`, { field: "defaults.mode", ...(configFile ? { file: configFile } : {}) });
     }
   }
   const commandTimeoutMs = dur(file.defaults?.command_timeout, "defaults.command_timeout", configFile) ?? 30_000;
