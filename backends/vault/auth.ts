@@ -377,6 +377,12 @@ export class TokenManager {
     if (this.#state !== s) return;
     const auth = res.body?.auth;
     const ttl = auth ? num(auth.lease_duration) : undefined;
+    if (res.status === 200 && ttl === 0) {
+      // Renewed to nothing: the token is at its max TTL.
+      if (this.canLogin) return this.#relogin("the token reached its max TTL");
+      this.#o.logger.error({ method: this.#o.auth.method }, "vault: the token reached its max TTL and will expire; give emissary a new token");
+      return;
+    }
     if (res.status === 200 && ttl !== undefined) {
       s.ttlMs = ttl * 1000;
       s.renewable = auth!.renewable === true;

@@ -220,6 +220,8 @@ export class VaultClient {
         res.on("end", () => finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString("utf8") }));
         res.on("error", (err) => finish(this.#networkError(err, what)));
       });
+      // Listen first: destroy() below emits "error", which must never go unhandled.
+      r.on("error", (err) => finish(this.#networkError(err, what)));
       const timer = setTimeout(() => {
         r.destroy();
         finish(new TransientError(`${what}: no response within ${Math.round(this.#settings.timeoutMs / 1000)}s`));
@@ -235,7 +237,6 @@ export class VaultClient {
         return;
       }
       req.signal?.addEventListener("abort", onAbort, { once: true });
-      r.on("error", (err) => finish(this.#networkError(err, what)));
       r.end(payload);
     });
   }
