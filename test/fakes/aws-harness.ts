@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import createAwsSmBackend, { type AwsSmBackend } from "../../backends/awssm.js";
-import { createLogger, type Logger } from "../../src/index.js";
+import { createLogger, type FetchContext, type Logger, type Secret } from "../../src/index.js";
 
 /** Log lines captured from a backend. */
 export class CapturedLog {
@@ -51,6 +51,6 @@ export function makeAwsSm(log: CapturedLog, config: Record<string, unknown>, env
 }
 
 /** A fetch context with a fresh signal. */
-export function fetchCtx(log: CapturedLog, previous?: import("../../src/index.js").Secret, signal?: AbortSignal) {
+export function fetchCtx(log: CapturedLog, previous?: Secret, signal?: AbortSignal): FetchContext {
   return { signal: signal ?? new AbortController().signal, logger: log.logger, ...(previous ? { previous } : {}) };
 }
