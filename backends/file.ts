@@ -4,7 +4,13 @@
  *
  * Files are pushed, not polled: the backend watches each file's parent directory, because
  * editors, Kubernetes (the `..data` symlink swap) and LinuxKit replace files by rename or by
- * swapping a symlink, which a watch on the file itself would not see.
+ * swapping a symlink, which a watch on the file itself would not see. Every event in a watched
+ * directory leads to a re-read of the files watched there; only a change of content (a keyed
+ * hash) calls `onChange`, and only once the content has held still for one debounce period.
+ *
+ * Limitation: a file that is a symlink into some other directory is re-read on events in its own
+ * directory only; a change made in place at the target is seen at the next periodic re-read
+ * (`defaultRefreshMs`, one minute). Kubernetes' `..data` swap happens in the watched directory.
  * @packageDocumentation
  */
 import { watch as fsWatch, type FSWatcher } from "node:fs";
@@ -236,7 +242,8 @@ export function createFileBackend(ctx: BackendFactoryContext, options: FileBacke
         }
         let hasSymlink = false;
         for (const [path, subs] of [...dw.files]) {
-          let [hash, link] = await Promise.all([hashFile(path), lstat(path).then((s) => s.isSymbolicLink(), () => false)]);
+          const [first, link] = await Promise.all([hashFile(path), lstat(path).then((s) => s.isSymbolicLink(), () => false)]);
+          let hash = first;
           if (dw.closed) return;
           hasSymlink ||= link;
           // An in-place write truncates before it writes: only believe content that holds still
