@@ -88,7 +88,7 @@ export function buildStatus(entries: readonly TemplateEntry[], backends: readonl
       pending: [...e.pending],
       ...(e.lastRenderAt !== undefined ? { lastRenderAt: e.lastRenderAt } : {}),
       ...(e.lastWriteAt !== undefined ? { lastWriteAt: e.lastWriteAt } : {}),
-      ...(e.lastCommand ? { lastCommand: e.lastCommand } : {}),
+      ...(e.lastCommand ? { lastCommand: { ...e.lastCommand, durationMs: Math.round(e.lastCommand.durationMs) } } : {}),
       ...(e.lastError ? { error: e.lastError } : {}),
     }),
   );
