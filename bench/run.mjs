@@ -1,0 +1,171 @@
+#!/usr/bin/env node
+// @ts-check
+/**
+ * `npm run bench`: builds (via the npm script), installs the peers at pinned versions, runs the
+ * jobs B1–B5 on each tool, writes bench/results/<date>.json, bench/REPORT.md and bench/chart.svg.
+ *
+ *   node bench/run.mjs [--profile quick|full] [--jobs b1,b3] [--set b3.seconds=300] [--report-only]
+ *
+ * `quick` (the default) keeps the whole run to a few minutes on 2 cores; `full` uses the issue's
+ * numbers (B3 idle 5 min, B4 10 min, B5 boot window 60 s, 200 changes in B1). Any parameter can be
+ * overridden with `--set job.param=value` (or BENCH_SET="b3.seconds=300,b4.seconds=600").
+ * Results of jobs run the same day are merged into that day's JSON, so jobs can be run one by one.
+ * @module
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync, readdirSync } from "node:fs";
+import { cpus, totalmem, release, loadavg } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { consulTemplateTool, emissaryTool, goVersion, originalEmissaryTool, PEERS } from "./lib/tools.mjs";
+import { renderReport } from "./lib/report.mjs";
+import { renderChart, chartPanels } from "./lib/svg.mjs";
+
+const BENCH = dirname(fileURLToPath(import.meta.url));
+const ROOT = dirname(BENCH);
+
+/**
+ * @typedef {object} JobContext
+ * @property {string} root - repository root
+ * @property {string} work - scratch directory of this job (bench/.work/<id>, gitignored)
+ * @property {Record<string, any>} params - the job's parameters for this profile
+ * @property {{ emissary: import("./lib/tools.mjs").ToolInfo, consulTemplate: import("./lib/tools.mjs").ToolInfo, original: import("./lib/tools.mjs").ToolInfo }} tools
+ * @property {(msg: string) => void} log
+ */
+
+/** Parameters per profile. `full` is the issue's workload; `quick` is what `npm run bench` runs by default. */
+export const PROFILES = {
+  quick: {
+    b1: { changes: 60, gapMs: 2000, timeoutMs: 30_000 },
+    b2: { templates: 1000, runs: 3 },
+    b3: { templates: 100, seconds: 60 },
+    b4: { templates: 300, secrets: 100, seconds: 120, refresh: "30s" },
+    b5: { agents: 1000, bootSeconds: 30, refresh: "30s", secretsPerAgent: 3, templatesPerAgent: 2 },
+  },
+  full: {
+    b1: { changes: 200, gapMs: 2000, timeoutMs: 30_000 },
+    b2: { templates: 1000, runs: 5 },
+    b3: { templates: 100, seconds: 300 },
+    b4: { templates: 300, secrets: 100, seconds: 600, refresh: "5m" },
+    b5: { agents: 1000, bootSeconds: 60, refresh: "5m", secretsPerAgent: 3, templatesPerAgent: 2 },
+  },
+};
+
+const JOBS = ["b1", "b2", "b3", "b4", "b5"];
+
+/** @param {string[]} sets */
+function applySets(/** @type {Record<string, Record<string, any>>} */ params, sets) {
+  for (const s of sets) {
+    const m = /^(b\d)\.(\w+)=(.*)$/.exec(s.trim());
+    if (!m) throw new Error(`--set ${s}: expected job.param=value, e.g. b3.seconds=300`);
+    const [, job, key, raw] = m;
+    if (!params[job] || !(key in params[job])) throw new Error(`--set ${s}: unknown parameter (known for ${job}: ${Object.keys(params[job] ?? {}).join(", ")})`);
+    params[job][key] = typeof params[job][key] === "number" ? Number(raw) : raw;
+  }
+}
+
+function today() {
+  return new Date().toISOString().slice(0, 10);
+}
+
+/** @param {string} msg */
+function log(msg) {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+/** Latest results file, for --report-only. */
+function latestResults() {
+  const dir = join(BENCH, "results");
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => /^\d{4}-\d{2}-\d{2}\.json$/.test(f)).sort() : [];
+  return files.length ? join(dir, files.at(-1) ?? "") : undefined;
+}
+
+/** @param {any} results */
+function writeReport(results) {
+  writeFileSync(join(BENCH, "chart.svg"), renderChart(chartPanels(results)));
+  writeFileSync(join(BENCH, "REPORT.md"), renderReport(results, { chart: "chart.svg" }));
+  log("wrote bench/REPORT.md and bench/chart.svg");
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      profile: { type: "string", default: process.env.BENCH_PROFILE ?? "quick" },
+      jobs: { type: "string", default: process.env.BENCH_JOBS ?? JOBS.join(",") },
+      set: { type: "string", multiple: true, default: (process.env.BENCH_SET ?? "").split(",").filter(Boolean) },
+      "report-only": { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(3, 14).join("\n").replace(/^ \* ?/gm, "") + "\n");
+    return;
+  }
+  if (values["report-only"]) {
+    const f = latestResults();
+    if (!f) throw new Error("no bench/results/*.json yet");
+    writeReport(JSON.parse(readFileSync(f, "utf8")));
+    return;
+  }
+  const profile = /** @type {"quick" | "full"} */ (values.profile);
+  if (!(profile in PROFILES)) throw new Error(`--profile ${profile}: expected quick or full`);
+  /** @type {Record<string, Record<string, any>>} */
+  const params = structuredClone(PROFILES[profile]);
+  applySets(params, values.set ?? []);
+  const jobs = (values.jobs ?? "").split(",").map((j) => j.trim().toLowerCase()).filter(Boolean);
+  for (const j of jobs) if (!JOBS.includes(j)) throw new Error(`--jobs: unknown job ${j} (known: ${JOBS.join(", ")})`);
+
+  const workRoot = join(BENCH, ".work");
+  const binDir = join(workRoot, "bin");
+  mkdirSync(binDir, { recursive: true });
+  const tools = {
+    emissary: emissaryTool(ROOT),
+    consulTemplate: await consulTemplateTool(binDir, log),
+    original: await originalEmissaryTool(binDir, log),
+  };
+  for (const t of Object.values(tools)) log(`${t.name}: ${t.available ? t.version : `not available — ${t.reason}`}`);
+  if (!tools.emissary.available) throw new Error(tools.emissary.reason);
+
+  const resultsDir = join(BENCH, "results");
+  mkdirSync(resultsDir, { recursive: true });
+  const file = join(resultsDir, `${today()}.json`);
+  const results = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : { jobs: {} };
+  results.date = today();
+  results.machine = {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? "unknown",
+    memGB: Number((totalmem() / 2 ** 30).toFixed(1)),
+    kernel: release(),
+    node: process.version,
+    go: (await goVersion()) ?? "none",
+    shared: "2 cores shared with other engineers running builds and tests; numbers are indicative, not lab-grade",
+  };
+  results.tools = Object.fromEntries(Object.entries(tools).map(([k, t]) => [k, { name: t.name, available: t.available, ...(t.version ? { version: t.version } : {}), ...(t.reason ? { reason: t.reason } : {}) }]));
+  results.peers = PEERS;
+
+  for (const id of jobs) {
+    const mod = await import(`./jobs/${readdirSync(join(BENCH, "jobs")).find((f) => f.startsWith(`${id}-`))}`);
+    const work = join(workRoot, id);
+    mkdirSync(work, { recursive: true });
+    const started = Date.now();
+    const load = loadavg()[0];
+    log(`${mod.title}: starting (${profile}: ${JSON.stringify(params[id])})`);
+    let out;
+    try {
+      out = await mod.run({ root: ROOT, work, params: params[id], tools, log });
+    } catch (err) {
+      log(`${mod.title} failed: ${/** @type {Error} */ (err).stack}`);
+      out = { params: params[id], error: /** @type {Error} */ (err).message, results: [] };
+    }
+    results.jobs[id] = { title: mod.title, profile, ranAt: new Date(started).toISOString(), wallS: Math.round((Date.now() - started) / 1000), loadAvgBefore: Number(load.toFixed(2)), loadAvgAfter: Number(loadavg()[0].toFixed(2)), ...out };
+    // Write after every job, so a long run that is interrupted keeps what it measured.
+    writeFileSync(file, JSON.stringify(results, null, 2) + "\n");
+    log(`${mod.title}: done in ${results.jobs[id].wallS} s`);
+  }
+  writeReport(results);
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
