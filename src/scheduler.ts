@@ -3,6 +3,7 @@ import { refKey, type Backend, type Secret, type SecretRef } from "./backend.js"
 import { classifyError, type ErrorClass } from "./errors.js";
 import { backoff, jitter, type Random } from "./jitter.js";
 import { safeError } from "./log.js";
+import { INTENTIONALLY_EMPTY } from "./refs.js";
 import type { SecretStore } from "./store.js";
 
 /** Backoff base for transient errors. */
@@ -247,7 +248,10 @@ export class Scheduler {
       if (e.lastClass && e.lastClass !== "ok") log.info({ ref: e.label }, "secret resolved");
       e.lastClass = "ok";
       e.attempt = 0;
-      let next = jitter(e.refreshMs, this.#random);
+      // A value that counts as "not yet set" (empty, intentionally-empty) is re-checked at the
+      // retry interval, as the original did, not at the much longer refresh interval.
+      const unset = isUnset(result.value);
+      let next = jitter(unset ? Math.min(this.#retryMs, e.refreshMs) : e.refreshMs, this.#random);
       if (result.ttlMs !== undefined && result.ttlMs > 0) next = Math.min(next, jitter(result.ttlMs * LEASE_FRACTION, this.#random, 0.05));
       this.#schedule(e, next);
       this.#opts.onFetch({ key: e.key, ref: e.ref, outcome: "ok", changed, durationMs });
@@ -281,6 +285,11 @@ export class Scheduler {
       this.#enqueue(e);
     }
   }
+}
+
+function isUnset(value: string): boolean {
+  const t = value.trim();
+  return t === "" || t === INTENTIONALLY_EMPTY;
 }
 
 function isSecret(v: unknown): v is Secret {

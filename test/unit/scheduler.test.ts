@@ -78,6 +78,16 @@ describe("Scheduler", () => {
     expect(c.calls).toHaveLength(2);
   });
 
+  it("re-checks a fetched value that counts as not set at the retry interval, not the refresh", async () => {
+    const b = scripted([{ value: "intentionally-empty\n" }, { value: "  " }, { value: "set" }]);
+    make(10_000).ensure(ref("a"), b, 3_600_000, "test:a");
+    await vi.advanceTimersByTimeAsync(0);
+    await vi.advanceTimersByTimeAsync(20_020);
+    expect(b.calls).toHaveLength(3);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(b.calls).toHaveLength(3); // resolved: next fetch at the 1h refresh
+  });
+
   it("retries fatal errors at the cap", async () => {
     const b = scripted([new FatalError("denied"), { value: "v" }]);
     make().ensure(ref("a"), b, 60_000, "test:a");
