@@ -163,7 +163,7 @@ export default function createVaultBackend(ctx: BackendFactoryContext, options: 
     const duration = typeof res.body?.lease_duration === "number" ? res.body.lease_duration : undefined;
     if (res.status === 200 && duration !== undefined) {
       const p = leases.renewed(key, duration, res.body?.renewable === true);
-      logger.debug({ leaseSeconds: duration, final: p.action !== "cached" }, "vault: lease renewed");
+      logger.debug({ leaseSeconds: duration, replacing: p.action !== "cached" }, p.action === "cached" ? "vault: lease renewed" : "vault: lease is near its max TTL; reading new credentials");
       return p.action === "cached" ? p.secret : undefined;
     }
     // 400 (lease not found / not renewable), 403, 404: the lease is gone; read new credentials.

@@ -6,9 +6,10 @@
  * the `ttlMs` returned for a renewable lease is chosen so that the core's next fetch (at ~90% of
  * `ttlMs`, with jitter) lands there. Renewing inside the fetch keeps the core's idea of the
  * lease's end exact, needs no timer of its own, and stops by itself when no template uses the
- * secret any more. A lease that can no longer be extended (not renewable, or its max TTL is
- * near) is returned with its true remaining time, and the core's fetch at ~90% of it reads new
- * credentials, which are then rendered.
+ * secret any more. When a renewal comes back shorter than asked (the max TTL is near), new
+ * credentials are read at once. A lease that is not renewable is returned with its true
+ * remaining time (`lease_duration`), and the core's fetch at ~90% of it reads new credentials,
+ * which are then rendered.
  */
 import type { Secret } from "../../src/index.js";
 
@@ -107,23 +108,27 @@ export class LeaseTable {
   }
 
   /**
-   * Applies a successful renewal. A lease that came back shorter than a third of its first
-   * duration is near its max TTL: it is not renewed again but replaced near its end.
-   * @returns the plan after the renewal (`cached`, or `read` when nothing useful is left)
+   * Applies a successful renewal. A renewal that came back shorter than asked has hit the lease's
+   * max TTL: the lease cannot last much longer, so new credentials are read now, while the old
+   * ones still have about a third of a lease period left for the switch-over. (Waiting for the
+   * last few seconds of a short final period would leave too little time to render and reload.)
+   * @returns the plan after the renewal: `cached`, or `read` for new credentials
    */
   renewed(key: string, durationS: number, renewable: boolean): LeasePlan {
     const e = this.#entries.get(key);
     if (!e) return { action: "read" };
     const now = this.#now();
-    e.durationMs = durationS * 1000;
-    e.expiresAt = now + e.durationMs;
-    e.renewAt = now + RENEW_FRACTION * e.durationMs;
-    e.failures = 0;
-    e.renewable = renewable && e.durationMs >= e.initialMs / 3;
-    if (e.durationMs <= 0) {
+    const durationMs = durationS * 1000;
+    const capped = durationMs < e.initialMs - Math.max(1000, 0.05 * e.initialMs);
+    if (durationMs <= 0 || capped) {
       this.#entries.delete(key);
       return { action: "read" };
     }
+    e.durationMs = durationMs;
+    e.expiresAt = now + durationMs;
+    e.renewAt = now + RENEW_FRACTION * durationMs;
+    e.failures = 0;
+    e.renewable = renewable;
     return { action: "cached", secret: this.#withTtl(e, now) };
   }
 

@@ -64,6 +64,8 @@ interface Lease {
   readonly maxExpiresAt: number;
   readonly renewable: boolean;
   readonly ttl: number;
+  /** The credentials' user name. */
+  readonly username: string;
 }
 
 const KV_V1_DEFAULT_LEASE = 2_764_800;
@@ -151,6 +153,18 @@ export class FakeVaultState {
   /** Adds a database role under a `database` mount. */
   dbRole(mount: string, role: string, r: FakeDbRole): void {
     this.dbRoles.set(`${mount.replace(/\/+$/, "")}/creds/${role}`, r);
+  }
+
+  /** Milliseconds left on the lease of the credentials with this user name (≤ 0: expired or revoked). */
+  leaseLeft(username: string): number {
+    const l = [...this.leases.values()].find((x) => x.username === username);
+    if (!l || !this.validToken(l.tokenId)) return 0;
+    return l.expiresAt - this.now();
+  }
+
+  /** Revokes the lease of the credentials with this user name. */
+  revokeLease(username: string): void {
+    for (const [k, l] of this.leases) if (l.username === username) this.leases.delete(k);
   }
 
   /** Number of live (unexpired, unrevoked) leases. */
@@ -292,8 +306,8 @@ export class FakeVaultState {
       if (!role || !rest.startsWith("creds/")) return { status: 400, body: { errors: ["unknown role"] } };
       const id = `${full}/${randomBytes(9).toString("base64url")}`;
       const now = this.now();
-      this.leases.set(id, { id, tokenId: t.id, expiresAt: now + role.ttl * 1000, maxExpiresAt: now + role.maxTtl * 1000, renewable: role.renewable, ttl: role.ttl });
       const data = { username: `v-token-${rest.slice(6)}-${randomBytes(5).toString("hex")}`, password: role.password?.() ?? randomBytes(12).toString("base64url") };
+      this.leases.set(id, { id, tokenId: t.id, expiresAt: now + role.ttl * 1000, maxExpiresAt: now + role.maxTtl * 1000, renewable: role.renewable, ttl: role.ttl, username: data.username });
       return { status: 200, body: this.envelope({ lease_id: id, renewable: role.renewable, lease_duration: role.ttl, data }) };
     }
     if (m.kvVersion === 1) {
