@@ -244,10 +244,18 @@ export class VaultClient {
   /** Builds our own error from a socket/TLS error: its code and message only (they carry no headers). */
   #networkError(err: Error, what: string): Error {
     const code = (err as NodeJS.ErrnoException).code ?? "";
-    const message = this.#redact(String(err.message ?? "")).slice(0, 200);
+    let message = this.#redact(String(err.message ?? "")).replace(/\s+/g, " ").trim();
+    // OpenSSL's own lines ("80BC…:error:0A00045C:SSL routines:…:tlsv13 alert certificate required:…") say little more than the code.
+    if (/^[0-9A-F]+:error:/.test(message)) message = message.split(":").slice(5, 6).join("").trim() || code;
+    message = message.slice(0, 200);
     if (TLS_ERROR.test(code) || /certificate|self.signed|altname/i.test(message)) {
       this.#resetAgent();
-      const e = new FatalError(`${what}: TLS: ${message}${code ? ` (${code})` : ""} — check ca_cert / VAULT_CACERT, or VAULT_SKIP_VERIFY`);
+      const hint = /CERTIFICATE_REQUIRED|HANDSHAKE_FAILURE|certificate required/i.test(code + message)
+        ? "the server may want a client certificate: set client_cert and client_key"
+        : /ALTNAME|hostname/i.test(code + message)
+          ? "the certificate does not name this host: fix the address or set tls_server_name"
+          : "check ca_cert / VAULT_CACERT (or VAULT_SKIP_VERIFY for testing)";
+      const e = new FatalError(`${what}: TLS: ${message}${code ? ` (${code})` : ""}; ${hint}`);
       return Object.assign(e, code ? { errno: code } : {});
     }
     const e = new TransientError(`${what}: ${message || code || "network error"}`);
