@@ -48,6 +48,9 @@ export interface VaultBackend extends Backend {
   readonly tokens: TokenManager;
   /** Leased secrets currently held. */
   readonly leases: LeaseTable;
+  /** Stops token renewal and frees the connections. Leases are not revoked. */
+  close(): Promise<void>;
+  validate(ref: SecretRef): void;
 }
 
 const OPTIONS = ["version"] as const;

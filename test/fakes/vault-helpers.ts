@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { appendFileSync } from "node:fs";
 import { join } from "node:path";
 import createVaultBackend, { type VaultBackend, type VaultBackendOptions } from "../../backends/vault.js";
-import { createLogger, extractValue, parseRef, safeError, type Logger, type Secret } from "../../src/index.js";
+import { createLogger, silentLogger, extractValue, parseRef, safeError, type Logger, type Secret } from "../../src/index.js";
 
 /** A logger whose output is kept in memory. */
 export interface CapturedLog {
@@ -51,7 +51,7 @@ export function vaultBackend(
 
 /** Fetches `vault:<id>` with the given long-form options. */
 export function fetchVault(b: VaultBackend, id: string, options: Record<string, string | number | boolean> = {}, signal?: AbortSignal): Promise<Secret> {
-  return b.fetch({ backend: "vault", id, options }, { signal: signal ?? new AbortController().signal, logger: createLogger({ level: "silent" }) });
+  return b.fetch({ backend: "vault", id, options }, { signal: signal ?? new AbortController().signal, logger: silentLogger() });
 }
 
 /** What a template would see for `vault:<id>#field`. */

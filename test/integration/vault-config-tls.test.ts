@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ConfigError, classifyError, createLogger } from "../../src/index.js";
+import { ConfigError, classifyError, silentLogger } from "../../src/index.js";
 import createVaultBackend, { parseBool, parseVaultConfig } from "../../backends/vault.js";
 import { canary } from "../helpers/canary.js";
 import { FakeVault } from "../fakes/vault-server.js";
@@ -24,7 +24,7 @@ afterAll(() => {
 
 function configError(config: Record<string, unknown>, env: Record<string, string> = {}): ConfigError {
   try {
-    createVaultBackend({ config, env, logger: createLogger({ level: "silent" }), configFile: "/etc/emissary.yaml" });
+    createVaultBackend({ config, env, logger: silentLogger(), configFile: "/etc/emissary.yaml" });
   } catch (err) {
     expect(err).toBeInstanceOf(ConfigError);
     return err as ConfigError;

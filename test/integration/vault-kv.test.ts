@@ -195,10 +195,10 @@ describe("namespaces, standby, references", () => {
   });
 
   it("validate() rejects unknown options and bad paths without fetching", () => {
-    expect(() => backend.validate!({ backend: "vault", id: "secret/app", options: { version_stage: "AWSCURRENT" } })).toThrow(/version_stage/);
-    expect(() => backend.validate!({ backend: "vault", id: "secret/../x", options: {} })).toThrow(/segment/);
-    expect(() => backend.validate!({ backend: "vault", id: "secret/app", options: { version: 0 } })).toThrow(/positive/);
-    expect(() => backend.validate!({ backend: "vault", id: "secret/app", options: { version: 3 } })).not.toThrow();
+    expect(() => backend.validate({ backend: "vault", id: "secret/app", options: { version_stage: "AWSCURRENT" } })).toThrow(/version_stage/);
+    expect(() => backend.validate({ backend: "vault", id: "secret/../x", options: {} })).toThrow(/segment/);
+    expect(() => backend.validate({ backend: "vault", id: "secret/app", options: { version: 0 } })).toThrow(/positive/);
+    expect(() => backend.validate({ backend: "vault", id: "secret/app", options: { version: 3 } })).not.toThrow();
     expect(fake.calls).toHaveLength(0);
   });
 
