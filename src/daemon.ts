@@ -34,8 +34,9 @@ export async function runDaemon({ config, logger }: DaemonOptions): Promise<numb
     logger.info({ signal }, "stopping gracefully");
     wake?.();
     stopping = (async () => {
-      await status?.close();
+      // Stop emissary first so /healthz answers 503 while it winds down, then close the server.
       await emissary?.stop();
+      await status?.close();
       return 0;
     })();
     void stopping.then(done, () => done(1));

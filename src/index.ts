@@ -24,7 +24,8 @@ export { createMemoryBackend, type MemoryBackend, type MemoryBackendOptions } fr
 export { createEmissary, type Emissary, type EmissaryOptions, type SettleResult } from "./emissary.js";
 export type { EmissaryEvents, EmissaryEventName, Listener, FetchEvent } from "./events.js";
 export type { CommandEvent } from "./commands.js";
-export type { EmissaryStatus, TemplateStatus } from "./status-model.js";
+export type { EmissaryStatus, TemplateStatus, ReferenceStatus, EmissaryPhase, FetchOutcomeName, FetchRecord } from "./status-model.js";
 export type { TemplateStateName, LastCommand } from "./runner.js";
 export { resolveConfig, type ResolvedConfig, type FlagValues, type BackendSettings } from "./config.js";
-export { startStatusServer, type StatusServer, type StatusServerOptions } from "./status.js";
+export { startStatusServer, health, readiness, DEFAULT_STUCK_AFTER_MS, type StatusServer, type StatusServerOptions, type HealthBody, type ReadyBody, type ReadyPendingEntry } from "./status.js";
+export { createMetrics, commandOutcome, type EmissaryMetrics, type MetricsOptions } from "./metrics.js";

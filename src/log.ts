@@ -54,6 +54,8 @@ export function safeError(err: unknown, depth = 0): SafeError {
     type: typeof e.name === "string" ? e.name : (e.constructor?.name ?? "Error"),
     message: typeof e.message === "string" ? truncate(e.message) : "",
   };
+  // JSON.parse's SyntaxError quotes the text it failed on, which may be a secret.
+  if (out.type === "SyntaxError") out.message = "invalid syntax (message withheld: it may quote a secret)";
   for (const k of ERROR_FIELDS) {
     const v = e[k];
     if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") out[k] = typeof v === "string" ? truncate(v) : v;

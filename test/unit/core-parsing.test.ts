@@ -131,6 +131,13 @@ describe("globs and error serialization", () => {
       response: { data: "CANARY-body" },
       cause: Object.assign(new Error("inner"), { headers: { "x-vault-token": "CANARY-2" } }),
     });
+    let syntax: unknown;
+    try {
+      JSON.parse("{CANARY-in-json");
+    } catch (e) {
+      syntax = e;
+    }
+    expect(JSON.stringify(safeError(syntax))).not.toContain("CANARY");
     const s = JSON.stringify(safeError(err));
     expect(s).not.toContain("CANARY");
     expect(safeError(err)).toMatchObject({ type: "Error", message: "boom", code: "ECONNRESET", httpStatusCode: 503, cause: { message: "inner" } });
