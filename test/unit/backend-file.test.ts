@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import createDefault, { createFileBackend, type FileBackendOptions } from "../../backends/file.js";
 import { ConfigError, FatalError, SecretNotFoundError, extractValue, parseRef, silentLogger, type Backend, type FetchContext, type SecretRef } from "../../src/index.js";
+import { distUrl, runAsNobody } from "../helpers/as-nobody.js";
 import { canary } from "../helpers/canary.js";
 
 const ctx = (): FetchContext => ({ signal: new AbortController().signal, logger: silentLogger() });
@@ -99,18 +100,31 @@ describe("file backend: fetch", () => {
     await expect(make().fetch(ref(dir), ctx())).rejects.toBeInstanceOf(FatalError);
   });
 
-  it("throws FatalError naming the path when the file is not readable (EACCES)", async (t) => {
-    if (process.getuid?.() === 0) {
-      console.log("skipped: running as root, which can read a mode-000 file");
-      t.skip();
-    }
+  it("throws FatalError naming the path when the file is not readable (EACCES; as root: checked as uid 65534)", async () => {
     const p = join(dir, "locked");
     await writeFile(p, canary());
     await chmod(p, 0o000);
-    const err = await make().fetch(ref(p), ctx()).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(FatalError);
-    expect((err as Error).message).toContain(p);
-    expect((err as Error).message).not.toContain("CANARY");
+    let err: { name: string; message: string };
+    if (process.getuid?.() === 0) {
+      // Root reads mode-000 files: drop to an unprivileged user for this check.
+      await chmod(dir, 0o755);
+      err = (await runAsNobody(
+        `import createFileBackend from ${JSON.stringify(distUrl("backends/file.js"))};
+         import { silentLogger } from ${JSON.stringify(distUrl("src/index.js"))};
+         const b = createFileBackend({ config: {}, env: {}, logger: silentLogger() });
+         const r = await b.fetch({ backend: "file", id: ${JSON.stringify(p)}, options: {} }, { signal: new AbortController().signal, logger: silentLogger() })
+           .then(() => ({ name: "resolved", message: "" }), (e) => ({ name: e.name, message: e.message }));
+         await b.close?.();
+         console.log(JSON.stringify(r));`,
+      )) as { name: string; message: string };
+      expect(err.name).toBe("FatalError");
+    } else {
+      const e = await make().fetch(ref(p), ctx()).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(FatalError);
+      err = e as Error;
+    }
+    expect(err.message).toContain(p);
+    expect(err.message).not.toContain("CANARY");
   });
 
   it("parses .json, .yaml and .yml files and JSON-looking content so #field works", async () => {

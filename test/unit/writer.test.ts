@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { cleanStaleTempFiles, resolveOwner, writeAtomic, type WriterFsOps } from "../../src/writer.js";
 import { ConfigError, WriteError } from "../../src/errors.js";
 import { createLogger } from "../../src/log.js";
+import { distUrl, runAsNobody } from "../helpers/as-nobody.js";
 import { canary } from "../helpers/canary.js";
 
 const TEMP_RE = /^\..*\.emissary-\d+-[0-9a-f]+\.tmp$/;
@@ -213,22 +214,29 @@ describe("writeAtomic", () => {
     expect(await tempFilesIn(dir)).toEqual([]);
   });
 
-  it("read-only directory: fails with EACCES and leaves the old file (non-root only)", async (ctx) => {
-    if (isRoot) {
-      console.log("skipped: running as root, where a 0555 directory does not block writes (ENOTDIR case covers real failures)");
-      ctx.skip();
-      return;
-    }
+  it("read-only directory: fails with EACCES and leaves the old file (as root: checked as uid 65534)", async () => {
     const sub = join(dir, "ro");
     await fsp.mkdir(sub);
     const dest = join(sub, "f.conf");
     await fsp.writeFile(dest, "old\n");
     await fsp.chmod(sub, 0o555);
     try {
-      const err = await writeAtomic({ path: dest, content: "new", mode: 0o600 }).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(WriteError);
-      expect((err as WriteError).errno).toBe("EACCES");
+      if (isRoot) {
+        // Root ignores directory permissions: drop to an unprivileged user for this check.
+        await fsp.chmod(dir, 0o755);
+        const res = (await runAsNobody(
+          `import { writeAtomic } from ${JSON.stringify(distUrl("src/writer.js"))};
+           const r = await writeAtomic({ path: ${JSON.stringify(dest)}, content: "new", mode: 0o600 }).then(() => ({ ok: true }), (e) => ({ name: e.name, errno: e.errno }));
+           console.log(JSON.stringify(r));`,
+        )) as { name: string; errno: string };
+        expect(res).toEqual({ name: "WriteError", errno: "EACCES" });
+      } else {
+        const err = await writeAtomic({ path: dest, content: "new", mode: 0o600 }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(WriteError);
+        expect((err as WriteError).errno).toBe("EACCES");
+      }
       expect(await fsp.readFile(dest, "utf8")).toBe("old\n");
+      expect((await fsp.readdir(sub)).sort()).toEqual(["f.conf"]);
     } finally {
       await fsp.chmod(sub, 0o755);
     }
