@@ -81,3 +81,29 @@ function locate(source: string, name: string, backend: string, id: string): { li
   }
   return { field: `secrets.${name}` };
 }
+
+/** One reference to schedule: the canonical ref, its backend and the shortest refresh asked for. */
+export interface PlannedReference {
+  readonly ref: SecretRef;
+  readonly backend: Backend;
+  readonly refreshMs: number;
+  readonly label: string;
+}
+
+/**
+ * The unique references a set of templates needs, keyed by reference key. Where several
+ * templates use one reference, the shortest refresh wins: `refresh` of a template, else the
+ * backend's default from `refreshFor`.
+ */
+export function planReferences(entries: readonly TemplateEntry[], refreshFor: (backend: Backend) => number): Map<string, PlannedReference> {
+  const needed = new Map<string, PlannedReference>();
+  for (const e of entries) {
+    for (const b of e.bindings) {
+      const backend = e.backends!.get(b.key)!;
+      const refreshMs = e.template?.refreshMs ?? refreshFor(backend);
+      const have = needed.get(b.key);
+      if (!have || refreshMs < have.refreshMs) needed.set(b.key, { ref: e.refs!.get(b.key)!, backend, refreshMs, label: b.label });
+    }
+  }
+  return needed;
+}

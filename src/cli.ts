@@ -46,7 +46,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     switch (args.command) {
       case "run":
-        return await (await import("./daemon.js")).runDaemon({ config, logger });
+        return await (await import("./daemon.js")).runDaemon({ config, logger, flags: args.flags });
       case "once":
         return await (await import("./cli/once.js")).runOnce(config, logger);
       case "check":

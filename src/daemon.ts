@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { ResolvedConfig } from "./config.js";
+import type { FlagValues, ResolvedConfig } from "./config.js";
 import { createEmissary, type Emissary } from "./emissary.js";
 import { formatDuration } from "./duration.js";
 import { safeError } from "./log.js";
@@ -9,6 +9,8 @@ import { startStatusServer, type StatusServer } from "./status.js";
 export interface DaemonOptions {
   readonly config: ResolvedConfig;
   readonly logger: Logger;
+  /** The command-line flags, so SIGHUP re-reads the config file and environment with them. */
+  readonly flags?: FlagValues;
 }
 
 /**
@@ -16,7 +18,7 @@ export interface DaemonOptions {
  * SIGHUP reloads, SIGTERM/SIGINT stop gracefully, a second one forces. Resolves with the exit code.
  * Nothing else ends it: not a bad template, a failing command or an unreachable backend.
  */
-export async function runDaemon({ config, logger }: DaemonOptions): Promise<number> {
+export async function runDaemon({ config, logger, flags }: DaemonOptions): Promise<number> {
   let emissary: Emissary | undefined;
   let status: StatusServer | undefined;
   let stopping: Promise<number> | undefined;
@@ -69,7 +71,7 @@ export async function runDaemon({ config, logger }: DaemonOptions): Promise<numb
       wake = undefined;
       if (stopping) return await finished;
     }
-    emissary = await createEmissary({ resolved: config, logger });
+    emissary = await createEmissary({ resolved: config, logger, ...(flags ? { flags } : {}) });
     if (config.statusAddr) status = await startStatusServer({ emissary, address: config.statusAddr, logger });
     await emissary.start();
     if (stopping) await emissary.stop();

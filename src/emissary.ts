@@ -11,7 +11,7 @@ import { Runner, type TemplateEntry } from "./runner.js";
 import { DEFAULT_REFRESH_MS, Scheduler } from "./scheduler.js";
 import { buildStatus, fetchErrorMessage, type EmissaryPhase, type EmissaryStatus, type FetchRecord } from "./status-model.js";
 import { SecretStore } from "./store.js";
-import { bindTemplate } from "./bind.js";
+import { bindTemplate, planReferences } from "./bind.js";
 import { readTemplateDir, TemplateDirWatcher } from "./template-dir.js";
 import { cleanStaleTempFiles } from "./writer.js";
 
@@ -37,8 +37,10 @@ export interface EmissaryOptions {
   watch?: boolean;
   /** `once` semantics: failures are final instead of retried. @defaultValue false */
   once?: boolean;
-  /** A config already resolved by the CLI (skips flag/env resolution). */
+  /** A config already resolved by the CLI (skips flag/env resolution at creation). */
   resolved?: ResolvedConfig;
+  /** Command-line flags: `reload()` resolves the config again from these, the environment and the config file. */
+  flags?: FlagValues;
 }
 
 /** Result of {@link Emissary.settled}. */
@@ -85,7 +87,7 @@ export interface Emissary {
 export async function createEmissary(options: EmissaryOptions = {}): Promise<Emissary> {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
-  const flags: FlagValues = {
+  const flags: FlagValues = options.flags ?? {
     ...(options.templates !== undefined ? { templates: options.templates } : {}),
     ...(options.pattern !== undefined ? { pattern: options.pattern } : {}),
     ...(options.config !== undefined ? { config: options.config } : {}),
@@ -236,8 +238,7 @@ class EmissaryImpl implements Emissary {
     if (!this.#started || this.#stopPromise) return;
     this.#logger.info("reloading configuration and templates");
     try {
-      const next = this.options.resolved && !this.options.config ? this.config : resolveConfig(this.flags, this.env, this.cwd);
-      this.config = next;
+      this.config = resolveConfig(this.flags, this.env, this.cwd);
     } catch (err) {
       this.#logger.error({ err: safeError(err) }, "reload failed: the configuration is invalid; keeping the running one");
       this.#events.emit("error", { error: err as Error });
@@ -328,20 +329,9 @@ class EmissaryImpl implements Emissary {
 
   #apply(next: TemplateEntry[]): void {
     this.#runner.setTemplates(next);
-    const needed = new Map<string, { ref: TemplateEntry["bindings"][number]; refresh: number }>();
-    for (const e of next) {
-      for (const b of e.bindings) {
-        const backend = e.backends!.get(b.key)!;
-        const refresh = e.template?.refreshMs ?? this.#registry.refreshMs(backend.name) ?? backend.defaultRefreshMs ?? DEFAULT_REFRESH_MS;
-        const have = needed.get(b.key);
-        if (!have || refresh < have.refresh) needed.set(b.key, { ref: b, refresh });
-      }
-    }
+    const needed = planReferences(next, (backend) => this.#registry.refreshMs(backend.name) ?? backend.defaultRefreshMs ?? DEFAULT_REFRESH_MS);
     for (const key of this.#scheduler.keys()) if (!needed.has(key)) this.#scheduler.release(key);
-    for (const [key, { ref, refresh }] of needed) {
-      const e = next.find((x) => x.bindings.includes(ref))!;
-      this.#scheduler.ensure(e.refs!.get(key)!, e.backends!.get(key)!, refresh, ref.label);
-    }
+    for (const p of needed.values()) this.#scheduler.ensure(p.ref, p.backend, p.refreshMs, p.label);
     this.#store.retain(new Set(needed.keys()));
     for (const key of this.#fetches.keys()) if (!needed.has(key)) this.#fetches.delete(key);
     this.#events.emit("reload", { templates: next.length, invalid: next.filter((e) => e.state === "invalid").length });

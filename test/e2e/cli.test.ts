@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { canary } from "../helpers/canary.js";
@@ -84,6 +84,30 @@ describe("CLI", () => {
       expect(d.logs().filter((l) => l.msg === "wrote destination")).toHaveLength(1);
     } finally {
       await d.stop();
+    }
+  });
+
+  it("SIGHUP re-reads the config file: a new default mode is applied without refetching", async () => {
+    const dir = tmpDir();
+    const s = join(dir, "s");
+    writeFileSync(s, canary("hupcfg"));
+    const cfg = join(dir, "c.yml");
+    writeFileSync(cfg, "defaults: { mode: '0600' }\n");
+    writeFileSync(join(dir, "a.tpl"), tpl(join(dir, "a.out"), "{{x}}\n", `secrets: { x: "file:${s}" }\n`));
+    const d = spawnEmissary(["run", "--templates", dir, "--config", cfg]);
+    try {
+      await waitFor(() => existsSync(join(dir, "a.out")), 10_000, "first render");
+      expect(statSync(join(dir, "a.out")).mode & 0o777).toBe(0o600);
+      writeFileSync(cfg, "defaults: { mode: '0640' }\n");
+      d.proc.kill("SIGHUP");
+      await waitFor(() => (statSync(join(dir, "a.out")).mode & 0o777) === 0o640, 10_000, "mode from the reloaded config");
+      // A broken config on the next SIGHUP is reported and the running one is kept.
+      writeFileSync(cfg, "defaults: { mode: nonsense }\n");
+      d.proc.kill("SIGHUP");
+      await d.waitForLog((l) => String(l.msg).startsWith("reload failed"));
+      expect(d.proc.exitCode).toBeNull();
+    } finally {
+      expect((await d.stop()).code).toBe(0);
     }
   });
 
