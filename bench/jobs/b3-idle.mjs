@@ -1,0 +1,113 @@
+// @ts-check
+/**
+ * B3 idle: N templates over N file secrets; once every destination is written, nothing changes
+ * for `seconds`. Reported: CPU seconds the tool used during that idle window (user + system, all
+ * threads, from /proc/<pid>/stat), RSS at the end and the highest RSS sampled each second.
+ * The tools run side by side (each its own process and files), since an idle process barely
+ * disturbs another and this halves the wall time.
+ * @module
+ */
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { freshDir, writeConsulTemplateConfig, writeEmissaryTemplates } from "../lib/fixtures.mjs";
+import { pidOf, procStats, startTool, stopTool, waitFor } from "../lib/proc.mjs";
+
+export const id = "b3";
+export const title = "B3 idle";
+
+/**
+ * @param {import("../run.mjs").JobContext} ctx
+ */
+export async function run(ctx) {
+  const { templates: n, seconds } = ctx.params;
+  /** @type {any[]} */
+  const results = [];
+  const running = [];
+  for (const tool of [ctx.tools.emissary, ctx.tools.consulTemplate, ctx.tools.original]) {
+    if (!tool.available) {
+      results.push({ tool: tool.name, na: tool.reason });
+      continue;
+    }
+    if (tool === ctx.tools.original) {
+      results.push({ tool: tool.name, na: "the original renders once and exits; it has no idle state" });
+      continue;
+    }
+    running.push(measure(ctx, tool, n, seconds));
+  }
+  results.unshift(...(await Promise.all(running)));
+  return { params: { templates: n, secrets: n, seconds, backend: "file" }, results };
+}
+
+/**
+ * @param {import("../run.mjs").JobContext} ctx
+ * @param {import("../lib/tools.mjs").ToolInfo} tool
+ * @param {number} n
+ * @param {number} seconds
+ */
+async function measure(ctx, tool, n, seconds) {
+  const isEmissary = tool === ctx.tools.emissary;
+  const dir = freshDir(join(ctx.work, isEmissary ? "emissary" : "consul-template"));
+  const secrets = join(dir, "secrets");
+  const tpl = join(dir, "tpl");
+  const out = join(dir, "out");
+  for (const d of [secrets, tpl, out]) mkdirSync(d);
+  for (let i = 0; i < n; i++) writeFileSync(join(secrets, `s${i}`), `secret-value-${i}`);
+  const logFile = join(dir, "tool.log");
+  let child;
+  if (isEmissary) {
+    writeEmissaryTemplates(
+      tpl,
+      Array.from({ length: n }, (_, i) => ({ file: `t${i}.tpl`, dest: join(out, `t${i}.conf`), secrets: { s: `file:${join(secrets, `s${i}`)}` }, body: `key = "{{s}}"\n` })),
+    );
+    child = startTool({ cmd: process.execPath, args: [tool.bin ?? "", "run", "--templates", tpl], cwd: dir, logFile });
+  } else {
+    const templates = [];
+    for (let i = 0; i < n; i++) {
+      const source = join(tpl, `t${i}.ctmpl`);
+      writeFileSync(source, `key = "{{ file ${JSON.stringify(join(secrets, `s${i}`))} }}"\n`);
+      templates.push({ source, dest: join(out, `t${i}.conf`) });
+    }
+    writeConsulTemplateConfig(join(dir, "config.hcl"), { templates });
+    child = startTool({ cmd: tool.bin ?? "", args: ["-config", join(dir, "config.hcl")], cwd: dir, logFile });
+  }
+  const pid = pidOf(child);
+  try {
+    await waitFor(() => existsSync(join(out, `t${n - 1}.conf`)) && Array.from({ length: n }, (_, i) => existsSync(join(out, `t${i}.conf`))).every(Boolean), {
+      timeoutMs: 120_000,
+      intervalMs: 100,
+      what: `${tool.name} to write ${n} files`,
+    });
+    // Let start-up work (JIT, GC, a first poll cycle) finish before the window opens.
+    await sleep(5_000);
+    const start = procStats(pid);
+    if (!start) throw new Error(`${tool.name} exited before the idle window`);
+    let maxRss = start.rssMB;
+    const t0 = Date.now();
+    while (Date.now() - t0 < seconds * 1000) {
+      await sleep(1000);
+      const s = procStats(pid);
+      if (!s) throw new Error(`${tool.name} exited during the idle window`);
+      maxRss = Math.max(maxRss, s.rssMB);
+    }
+    const end = procStats(pid);
+    if (!end) throw new Error(`${tool.name} exited during the idle window`);
+    const windowS = (Date.now() - t0) / 1000;
+    const cpuS = end.cpuS - start.cpuS;
+    ctx.log(`B3 ${tool.name}: ${cpuS.toFixed(2)} CPU s in ${windowS.toFixed(0)} s idle, RSS ${end.rssMB.toFixed(1)} MB`);
+    return {
+      tool: tool.name,
+      windowS: Number(windowS.toFixed(1)),
+      cpuS: Number(cpuS.toFixed(2)),
+      cpuPercent: Number(((100 * cpuS) / windowS).toFixed(3)),
+      cpuAtStartS: Number(start.cpuS.toFixed(2)),
+      rssMB: Number(end.rssMB.toFixed(1)),
+      maxRssMB: Number(maxRss.toFixed(1)),
+      peakRssMB: Number(end.hwmMB.toFixed(1)),
+    };
+  } catch (err) {
+    return { tool: tool.name, error: /** @type {Error} */ (err).message };
+  } finally {
+    await stopTool(child);
+  }
+}
