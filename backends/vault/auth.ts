@@ -190,9 +190,8 @@ export class TokenManager {
     if (a.method === "token") {
       if (!a.token) throw new FatalError("vault: no token: set VAULT_TOKEN, or backends.vault.auth (method token, token_file, approle or aws)");
       const s = this.#newState(a.token);
-      if (a.renew) await this.#lookup(s);
+      if (a.renew) await this.#lookupAndPlan(s);
       this.#o.logger.info({ method: "token", source: a.source, ttl: this.#ttlLabel(s), renewable: s.renewable }, "vault: using a token");
-      this.#planNext(s);
       return s;
     }
     if (a.method === "token_file") return this.#checkFile(true);
@@ -295,30 +294,33 @@ export class TokenManager {
     const s = this.#newState(token);
     s.fileId = id;
     this.#o.logger.info({ method: "token_file", file: a.path, first: !cur }, cur ? "vault: the token file changed; using the new token" : "vault: read the token file");
-    if (a.renew) {
-      await this.#lookup(s);
-      this.#planNext(s);
-    }
+    if (a.renew) await this.#lookupAndPlan(s);
     return s;
   }
 
-  /** Learns the token's TTL. Best effort: a token without lookup-self permission still reads. */
-  async #lookup(s: State): Promise<void> {
+  /**
+   * Learns the token's TTL. Best effort: a token without lookup-self permission still reads.
+   * @returns false when the lookup should be tried again later (Vault unreachable, 5xx, 429)
+   */
+  async #lookup(s: State): Promise<boolean> {
     let res: VaultResponse;
     try {
       res = await this.#o.client.request({ method: "GET", path: "auth/token/lookup-self", token: s.token });
     } catch (err) {
-      this.#o.logger.warn({ err: safeError(err) }, "vault: cannot look up the token; its TTL is unknown and it is not renewed");
-      return;
+      this.#o.logger.warn({ err: safeError(err) }, "vault: cannot look up the token yet; will try again");
+      return false;
     }
     if (res.status !== 200) {
+      const retry = res.status === 412 || res.status === 429 || res.status >= 500;
       this.#o.logger.warn(
         { status: res.status, reason: vaultErrors(res.body, this.redact) },
         res.status === 403
           ? "vault: token lookup denied (the token is invalid, or its policy lacks auth/token/lookup-self); it is not renewed"
-          : "vault: cannot look up the token; its TTL is unknown and it is not renewed",
+          : retry
+            ? "vault: cannot look up the token yet; will try again"
+            : "vault: cannot look up the token; its TTL is unknown and it is not renewed",
       );
-      return;
+      return !retry;
     }
     s.worked = true;
     const d = (res.body?.data ?? {}) as { ttl?: unknown; creation_ttl?: unknown; renewable?: unknown };
@@ -328,6 +330,14 @@ export class TokenManager {
     s.initialTtlMs = created !== undefined && created > 0 ? created * 1000 : s.ttlMs;
     s.renewable = d.renewable === true;
     s.obtainedAt = this.#now();
+    return true;
+  }
+
+  /** Looks the token up, then plans its renewal; a failed lookup is retried with backoff. */
+  async #lookupAndPlan(s: State, attempt = 0): Promise<void> {
+    if (this.#state !== s || this.#closed) return;
+    if (await this.#lookup(s)) this.#planNext(s);
+    else if (this.#state === s) this.#schedule(() => this.#lookupAndPlan(s, attempt + 1), backoff(attempt));
   }
 
   async #isAlive(token: string): Promise<boolean> {

@@ -95,6 +95,15 @@ describe("token", () => {
     expect(field(await fetchVault(b, "secret/app"), "vault:x#pw")).toBe(value);
   });
 
+  it("a token lookup that fails at startup (Vault briefly down) is retried, and renewal still happens", async () => {
+    const tok = fake.createToken({ id: canary("tok"), ttl: 8, renewable: true });
+    fake.fail("auth/token/lookup-self", 503, { times: 2 });
+    const b = make({ env: { VAULT_TOKEN: tok } });
+    await fetchVault(b, "secret/app");
+    await fake.waitFor(() => fake.count((c) => c.path === "auth/token/renew-self" && c.status === 200) >= 1, 15_000, "a renewal after the retried lookup");
+    expect(fake.count((c) => c.path === "auth/token/lookup-self")).toBeGreaterThanOrEqual(3);
+  });
+
   it("close() cancels the renewal timer", async () => {
     const tok = fake.createToken({ id: canary("tok"), ttl: 3, renewable: true });
     const b = make({ env: { VAULT_TOKEN: tok } });
