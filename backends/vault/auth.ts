@@ -19,9 +19,10 @@
  */
 import { readFile, stat } from "node:fs/promises";
 import { FatalError, TransientError, formatDuration, safeError, type Logger } from "../../src/index.js";
-import { awsIamLoginBody, defaultAwsCredentials, type AwsCredentialSource } from "./aws-iam.js";
+import type { AwsCredentialSource } from "./aws-iam.js";
 import { vaultErrors, type VaultClient, type VaultResponse } from "./client.js";
 import type { VaultAuthConfig } from "./config.js";
+import { login } from "./login.js";
 
 /** A token handed to a request, with its generation (it changes with every new token). */
 export interface TokenLease {
@@ -213,57 +214,21 @@ export class TokenManager {
   async #login(reason: string): Promise<State> {
     const a = this.#o.auth;
     if (a.method !== "approle" && a.method !== "aws") throw new FatalError(`vault: auth method ${a.method} cannot log in`);
-    let body: unknown;
-    if (a.method === "approle") {
-      const roleId = a.roleId ?? (await this.#readIdFile(a.roleIdFile!, "role_id_file"));
-      const secretId = a.secretId ?? (a.secretIdFile ? await this.#readIdFile(a.secretIdFile, "secret_id_file") : undefined);
-      body = { role_id: roleId, ...(secretId !== undefined ? { secret_id: secretId } : {}) };
-    } else {
-      body = await awsIamLoginBody({
-        region: a.region,
-        stsEndpoint: a.stsEndpoint,
-        ...(a.role ? { role: a.role } : {}),
-        ...(a.headerValue ? { headerValue: a.headerValue } : {}),
-        credentials: this.#o.awsCredentials ?? defaultAwsCredentials(this.#o.env),
-      });
-    }
-    const what = `vault ${a.method} login at auth/${a.mount}/login`;
-    const res = await this.#o.client.request({ method: "POST", path: `auth/${a.mount}/login`, body });
-    const auth = res.body?.auth;
-    const token = auth && typeof auth.client_token === "string" && auth.client_token !== "" ? auth.client_token : undefined;
-    if (res.status !== 200 || !token) throw this.#loginError(res, what);
-    const s = this.#newState(token);
-    const ttl = num(auth!.lease_duration);
-    s.ttlMs = ttl === undefined ? undefined : ttl * 1000;
+    const r = await login(a, {
+      client: this.#o.client,
+      env: this.#o.env,
+      redact: this.redact,
+      remember: (secret) => this.#secrets.add(secret),
+      ...(this.#o.awsCredentials ? { awsCredentials: this.#o.awsCredentials } : {}),
+    });
+    const s = this.#newState(r.token);
+    s.ttlMs = r.ttlS === undefined ? undefined : r.ttlS * 1000;
     s.initialTtlMs = s.ttlMs;
-    s.renewable = auth!.renewable === true;
+    s.renewable = r.renewable;
     this.#loginFailures = 0;
     this.#o.logger.info({ method: a.method, mount: a.mount, reason, ttl: this.#ttlLabel(s), renewable: s.renewable }, "vault: logged in");
     this.#planNext(s);
     return s;
-  }
-
-  #loginError(res: VaultResponse, what: string): Error {
-    const detail = vaultErrors(res.body, this.redact);
-    const msg = `${what} failed: ${res.status}${detail ? " " + detail : ""}`;
-    if (res.status === 200) return new FatalError(`${what}: the response has no client token`);
-    if (res.status === 412 || res.status === 429 || res.status >= 500) return new TransientError(msg, res.retryAfterMs !== undefined ? { retryAfterMs: res.retryAfterMs } : {});
-    return Object.assign(new FatalError(msg), { status: res.status });
-  }
-
-  async #readIdFile(path: string, key: string): Promise<string> {
-    let text: string;
-    try {
-      text = (await readFile(path, "utf8")).trim();
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? "error";
-      // A provisioning step may write it after emissary starts: keep retrying with backoff.
-      if (code === "ENOENT") throw new TransientError(`vault approle: ${key} ${path} does not exist yet`);
-      throw new FatalError(`vault approle: cannot read ${key} ${path} (${code})`);
-    }
-    if (text === "") throw new TransientError(`vault approle: ${key} ${path} is empty`);
-    this.#secrets.add(text);
-    return text;
   }
 
   async #checkFile(force: boolean): Promise<State> {
