@@ -56,7 +56,10 @@ export interface WriteResult {
  * @internal
  */
 export interface WriterFsOps {
-  /** Opens (creates) the temp file. Called with the temp path, open flags and mode 0o600. */
+  /**
+   * Opens (creates) the temp file: called with the temp path, open flags and mode 0o600. On the
+   * in-place path (EBUSY/EXDEV) it also opens the destination itself, without O_CREAT.
+   */
   open(path: string, flags: number, mode: number): Promise<fsp.FileHandle>;
   /** Renames the temp file over the destination. Called with the temp path and the destination. */
   rename(from: string, to: string): Promise<void>;
@@ -176,18 +179,24 @@ async function applyModeOwner(fh: fsp.FileHandle, req: WriteRequest, mode: numbe
   }
 }
 
-/** Rewrites the destination in place, for bind-mounted files that cannot be renamed over. */
-async function writeInPlace(req: WriteRequest, content: Buffer, mode: number): Promise<void> {
+/**
+ * Rewrites the destination in place, for bind-mounted files that cannot be renamed over.
+ * The final mode and owner are applied before the file is emptied and the secret written: the
+ * file being replaced may be world-readable, and the new content must never be.
+ */
+async function writeInPlace(req: WriteRequest, content: Buffer, mode: number, ops: WriterFsOps): Promise<void> {
   let fh: fsp.FileHandle | undefined;
   let step = "open (in place)";
   try {
-    fh = await fsp.open(req.path, constants.O_WRONLY | constants.O_TRUNC | constants.O_NOFOLLOW);
+    fh = await ops.open(req.path, constants.O_WRONLY | constants.O_NOFOLLOW, 0o600);
+    step = "chmod/chown (in place)";
+    await applyModeOwner(fh, req, mode);
+    step = "truncate (in place)";
+    await fh.truncate(0);
     step = "write (in place)";
     await fh.writeFile(content);
     step = "fsync (in place)";
     await fh.sync();
-    step = "chmod/chown (in place)";
-    await applyModeOwner(fh, req, mode);
     step = "close (in place)";
     const h = fh;
     fh = undefined;
@@ -254,7 +263,7 @@ export async function writeAtomic(req: WriteRequest): Promise<WriteResult> {
         { dest: req.path, errno },
         `cannot rename over ${req.path} (${errno}: a bind-mounted file?); rewriting it in place, which is not atomic`,
       );
-      await writeInPlace(req, content, mode);
+      await writeInPlace(req, content, mode, ops);
       await fsp.unlink(tmp).catch(() => undefined);
       return { changed: true, inPlace: true, reason };
     }
