@@ -83,7 +83,8 @@ function latestResults() {
 /** @param {any} results */
 function writeReport(results) {
   writeFileSync(join(BENCH, "chart.svg"), renderChart(chartPanels(results)));
-  writeFileSync(join(BENCH, "REPORT.md"), renderReport(results, { chart: "chart.svg" }));
+  const findings = join(BENCH, "FINDINGS.md");
+  writeFileSync(join(BENCH, "REPORT.md"), renderReport(results, { chart: "chart.svg", ...(existsSync(findings) ? { findings: readFileSync(findings, "utf8") } : {}) }));
   log("wrote bench/REPORT.md and bench/chart.svg");
 }
 
@@ -98,7 +99,7 @@ async function main() {
     },
   });
   if (values.help) {
-    process.stdout.write(readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(3, 14).join("\n").replace(/^ \* ?/gm, "") + "\n");
+    process.stdout.write(readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(3, 12).join("\n").replace(/^ \* ?/gm, "") + "\n");
     return;
   }
   if (values["report-only"]) {
@@ -138,7 +139,7 @@ async function main() {
     kernel: release(),
     node: process.version,
     go: (await goVersion()) ?? "none",
-    shared: "2 cores shared with other engineers running builds and tests; numbers are indicative, not lab-grade",
+    shared: "2 cores shared with other engineers running builds and tests; numbers are indicative, not lab-grade.",
   };
   results.tools = Object.fromEntries(Object.entries(tools).map(([k, t]) => [k, { name: t.name, available: t.available, ...(t.version ? { version: t.version } : {}), ...(t.reason ? { reason: t.reason } : {}) }]));
   results.peers = PEERS;

@@ -99,10 +99,12 @@ export async function originalEmissaryTool(binDir, log) {
       // It would still have to build; the benchmark jobs do not drive it yet, so stop here.
       return { name, available: false, reason: `${mod} is listed on the proxy (${out.stdout.trim()}) but no bench job drives it yet` };
     } catch (err) {
-      reasons.push(`${mod}: ${firstLine(err)}`);
+      const line = firstLine(err);
+      const status = /\b(4\d\d [A-Za-z ]+|5\d\d [A-Za-z ]+)/.exec(line)?.[1]?.trim();
+      reasons.push(`${mod} → ${status ?? line}`);
     }
   }
-  return { name, available: false, reason: `not on the Go module proxy — \`go list -m -versions\` says: ${reasons.join("; ")}` };
+  return { name, available: false, reason: `not on the Go module proxy (\`go list -m -versions\`: ${reasons.join("; ")})` };
 }
 
 /**
