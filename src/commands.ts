@@ -20,6 +20,8 @@ export interface CommandQueueOptions {
   readonly logger: Logger;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly cwd?: string;
+  /** Names of variables a command must not inherit (read as `env:` secrets); asked at each run. */
+  readonly hiddenEnv?: () => Iterable<string>;
   readonly onDone: (e: CommandEvent) => void;
   /** Called when the queue has drained. */
   readonly onIdle?: () => void;
@@ -85,7 +87,7 @@ export class CommandQueue {
         const result = await runCommand({
           argv: job.argv,
           timeoutMs: job.timeoutMs,
-          env: childEnv(this.#opts.env),
+          env: childEnv(this.#opts.env, this.#opts.hiddenEnv?.() ?? []),
           signal: this.#abort.signal,
           ...(this.#opts.cwd ? { cwd: this.#opts.cwd } : {}),
         });

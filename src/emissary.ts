@@ -136,6 +136,8 @@ class EmissaryImpl implements Emissary {
       logger: this.#logger,
       env,
       cwd,
+      // Variables read as env: secrets are secrets: a reload command does not inherit them.
+      hiddenEnv: () => this.#runner.entries.flatMap((e) => [...(e.template?.secrets.values() ?? [])].filter((s) => s.ref.backend === "env").map((s) => s.ref.id)),
       onDone: (e) => {
         this.#runner.commandDone(e.templates, {
           ok: e.ok,

@@ -67,16 +67,29 @@ export const CREDENTIAL_ENV_VARS: readonly string[] = [
 
 /**
  * A copy of `env` for a child process: `undefined` values dropped, and emissary's own
- * credentials ({@link CREDENTIAL_ENV_VARS}) removed so a reload command never inherits them.
- * `EMISSARY_*` settings are kept.
+ * credentials ({@link CREDENTIAL_ENV_VARS}) removed so a reload command never inherits them —
+ * nor `EMISSARY_HTTP_URL` when it carries a password or a query string (a token), nor the
+ * variables named in `drop` (the ones read as `env:` secrets). Other `EMISSARY_*` settings are kept.
  */
-export function childEnv(env: Record<string, string | undefined>): Record<string, string> {
+export function childEnv(env: Record<string, string | undefined>, drop: Iterable<string> = []): Record<string, string> {
+  const hidden = new Set(drop);
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) {
-    if (v === undefined || CREDENTIAL_ENV_VARS.includes(k)) continue;
+    if (v === undefined || CREDENTIAL_ENV_VARS.includes(k) || hidden.has(k)) continue;
+    if (k === "EMISSARY_HTTP_URL" && urlHasCredentials(v)) continue;
     out[k] = v;
   }
   return out;
+}
+
+/** True when a URL holds a user, a password or a query string; also for text that is no URL. */
+function urlHasCredentials(text: string): boolean {
+  try {
+    const u = new URL(text.trim());
+    return u.username !== "" || u.password !== "" || u.search !== "";
+  } catch {
+    return true;
+  }
 }
 
 /** Keeps the last `max` bytes of a stream of chunks without ever holding much more. */
