@@ -12,7 +12,7 @@ import { DEFAULT_REFRESH_MS, Scheduler } from "./scheduler.js";
 import { buildStatus, fetchErrorMessage, type EmissaryPhase, type EmissaryStatus, type FetchRecord } from "./status-model.js";
 import { SecretStore } from "./store.js";
 import { bindTemplate, planReferences } from "./bind.js";
-import { readTemplateDir, TemplateDirWatcher } from "./template-dir.js";
+import { PermissionWarnings, readTemplateDir, TemplateDirWatcher } from "./template-dir.js";
 import { cleanStaleTempFiles } from "./writer.js";
 
 /** Options for {@link createEmissary}. Unset values come from the environment, then defaults. */
@@ -279,6 +279,7 @@ class EmissaryImpl implements Emissary {
     return this.#syncing;
   }
   #forceNext = false;
+  readonly #permissions = new PermissionWarnings();
 
   async #syncOnce(force: boolean): Promise<void> {
     const files = await readTemplateDir(this.config.templates, globToRegExp(this.config.pattern));
@@ -301,6 +302,7 @@ class EmissaryImpl implements Emissary {
       this.#dirMissing = false;
       this.#logger.info({ templatesDir: this.config.templates }, "template directory found");
     }
+    await this.#permissions.check(this.config.templates, files.map((f) => f.file), this.#logger);
     const current = new Map(this.#runner.entries.map((e) => [e.file, e]));
     const next: TemplateEntry[] = [];
     for (const f of files) {

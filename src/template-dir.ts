@@ -3,6 +3,70 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 
+/** Who, besides emissary's own user and root, can write a template or the template directory. */
+export interface WritableByOthers {
+  /** The directory or template file. */
+  readonly path: string;
+  /** Its permission bits, as `0777`. */
+  readonly mode: string;
+  /** `everyone`, `group GID` or `owner UID`. */
+  readonly writableBy: string;
+}
+
+/**
+ * Finds templates, and the template directory, that someone other than emissary's user (or
+ * root) can write: a world-writable path, a group-writable one whose group is neither root's nor
+ * emissary's, or one owned by another user. Whoever can write a template chooses the commands
+ * emissary runs as its user. Returns nothing where uids do not exist (Windows).
+ */
+export async function findWritableByOthers(dir: string, files: readonly string[]): Promise<WritableByOthers[]> {
+  if (typeof process.getuid !== "function" || typeof process.getgid !== "function") return [];
+  const uid = process.getuid();
+  const gid = process.getgid();
+  const out: WritableByOthers[] = [];
+  for (const path of [dir, ...files]) {
+    let st;
+    try {
+      st = await stat(path);
+    } catch {
+      continue; // removed meanwhile: the next scan settles it
+    }
+    const bits = st.mode & 0o7777;
+    let writableBy: string | undefined;
+    if (bits & 0o002) writableBy = "everyone";
+    else if (bits & 0o020 && st.gid !== 0 && st.gid !== gid) writableBy = `group ${st.gid}`;
+    else if (st.uid !== 0 && st.uid !== uid) writableBy = `owner ${st.uid}`;
+    if (writableBy) out.push({ path, mode: "0" + bits.toString(8).padStart(3, "0"), writableBy });
+  }
+  return out;
+}
+
+/**
+ * Warns about {@link findWritableByOthers} findings, once per path until its permissions change,
+ * so a rescan every few seconds does not repeat the same line.
+ */
+export class PermissionWarnings {
+  #reported = new Set<string>();
+
+  /** Checks `dir` and `files` and logs a warning for each new finding. */
+  async check(dir: string, files: readonly string[], logger: Logger): Promise<void> {
+    const found = await findWritableByOthers(dir, files);
+    const next = new Set<string>();
+    for (const f of found) {
+      const key = `${f.path}\0${f.mode}\0${f.writableBy}`;
+      next.add(key);
+      if (this.#reported.has(key)) continue;
+      logger.warn(
+        { path: f.path, mode: f.mode, writableBy: f.writableBy },
+        f.path === dir
+          ? "others can write the template directory: whoever adds a template there chooses the commands emissary runs as its user"
+          : "others can write this template: whoever edits it chooses the commands emissary runs as its user",
+      );
+    }
+    this.#reported = next;
+  }
+}
+
 /** A template file as read from disk. */
 export interface TemplateFile {
   readonly file: string;
