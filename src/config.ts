@@ -4,6 +4,7 @@ import { parseDocument } from "yaml";
 import { z } from "zod";
 import { ConfigError } from "./errors.js";
 import { parseDuration } from "./duration.js";
+import { globToRegExp } from "./glob.js";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log.js";
 import { parseMode } from "./template/parse.js";
 
@@ -170,6 +171,13 @@ export function resolveConfig(flags: FlagValues, env: Readonly<Record<string, st
   const templatesRaw = flags.templates ?? nonEmpty(env.EMISSARY_TPL_DIR);
   const templates = templatesRaw ? resolve(cwd, templatesRaw) : file.templates ? resolve(fileDir, file.templates) : cwd;
   const pattern = flags.pattern ?? nonEmpty(env.EMISSARY_TPL_PATTERN) ?? file.pattern ?? "*.tpl";
+  try {
+    globToRegExp(pattern);
+  } catch (err) {
+    // Caught here, a bad glob is a usage error (exit 2) instead of a crash at the first directory scan.
+    const field = flags.pattern ? "--pattern" : env.EMISSARY_TPL_PATTERN ? "EMISSARY_TPL_PATTERN" : "pattern";
+    throw new ConfigError(`${field}: ${(err as Error).message}`, { field, ...(configFile && field === "pattern" ? { file: configFile } : {}) });
+  }
 
   const startupDelayMs =
     dur(flags.startupDelay, "--startup-delay") ?? dur(nonEmpty(env.EMISSARY_STARTUP_DELAY), "EMISSARY_STARTUP_DELAY") ?? dur(file.startup_delay, "startup_delay", configFile) ?? 0;

@@ -1,6 +1,7 @@
 /**
  * Converts a file-name glob (`*.tpl`, `app-?.tpl`, `*.{tpl,tmpl}`, `[ab]*.tpl`) into a RegExp
  * matching a base name. Not recursive: `/` never matches.
+ * @throws Error naming the pattern when a `{` is not closed or a `[…]` class is invalid (`[z-a]`).
  */
 export function globToRegExp(glob: string): RegExp {
   let re = "^";
@@ -27,5 +28,11 @@ export function globToRegExp(glob: string): RegExp {
     } else if (c === "," && inGroup > 0) re += "|";
     else re += c.replace(/[.+^$()|\\]/g, "\\$&");
   }
-  return new RegExp(re + "$");
+  if (inGroup > 0) throw new Error(`pattern "${glob}" has an unclosed "{"`);
+  try {
+    return new RegExp(re + "$");
+  } catch {
+    // A character class such as [z-a]: say which pattern, not the generated expression.
+    throw new Error(`pattern "${glob}" has an invalid character class`);
+  }
 }
