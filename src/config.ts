@@ -96,7 +96,13 @@ export function readConfigFile(file: string): FileConfig {
     const pos = e.linePos?.[0];
     throw new ConfigError(`${file}${pos ? `:${pos.line}:${pos.col}` : ""}: invalid YAML: ${e.message.split("\n")[0]}`, { file });
   }
-  const data: unknown = doc.toJS() ?? {};
+  let data: unknown;
+  try {
+    data = doc.toJS() ?? {};
+  } catch (err) {
+    // toJS() throws for an alias without its anchor, or too many aliases (a "billion laughs").
+    throw new ConfigError(`${file}: invalid YAML: ${(err as Error).message}`, { file });
+  }
   const parsed = fileSchema.safeParse(data);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
