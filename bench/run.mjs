@@ -9,10 +9,11 @@
  * `quick` (the default) keeps the whole run to a few minutes on 2 cores; `full` uses the issue's
  * numbers (B3 idle 5 min, B4 10 min, B5 boot window 60 s, 200 changes in B1). Any parameter can be
  * overridden with `--set job.param=value` (or BENCH_SET="b3.seconds=300,b4.seconds=600").
- * Results of jobs run the same day are merged into that day's JSON, so jobs can be run one by one.
+ * Results go to bench/results/<date>.json (<date>-full.json for the full profile); jobs run the
+ * same day with the same profile are merged into that file, so jobs can be run one by one.
  * @module
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync, readdirSync, statSync } from "node:fs";
 import { cpus, totalmem, release, loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -36,7 +37,7 @@ const ROOT = dirname(BENCH);
 /** Parameters per profile. `full` is the issue's workload; `quick` is what `npm run bench` runs by default. */
 export const PROFILES = {
   quick: {
-    b1: { changes: 60, gapMs: 2000, timeoutMs: 30_000 },
+    b1: { changes: 50, gapMs: 2000, timeoutMs: 30_000 },
     b2: { templates: 1000, runs: 3 },
     b3: { templates: 100, seconds: 60 },
     b4: { templates: 300, secrets: 100, seconds: 120, refresh: "30s" },
@@ -73,10 +74,11 @@ function log(msg) {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 }
 
-/** Latest results file, for --report-only. */
+/** Newest results file (by modification time), for --report-only. */
 function latestResults() {
   const dir = join(BENCH, "results");
-  const files = existsSync(dir) ? readdirSync(dir).filter((f) => /^\d{4}-\d{2}-\d{2}\.json$/.test(f)).sort() : [];
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => /^\d{4}-\d{2}-\d{2}(-\w+)?\.json$/.test(f)) : [];
+  files.sort((a, b) => statSync(join(dir, a)).mtimeMs - statSync(join(dir, b)).mtimeMs);
   return files.length ? join(dir, files.at(-1) ?? "") : undefined;
 }
 
@@ -99,7 +101,7 @@ async function main() {
     },
   });
   if (values.help) {
-    process.stdout.write(readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(3, 12).join("\n").replace(/^ \* ?/gm, "") + "\n");
+    process.stdout.write(readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(3, 13).join("\n").replace(/^ \* ?/gm, "") + "\n");
     return;
   }
   if (values["report-only"]) {
@@ -129,9 +131,12 @@ async function main() {
 
   const resultsDir = join(BENCH, "results");
   mkdirSync(resultsDir, { recursive: true });
-  const file = join(resultsDir, `${today()}.json`);
+  // The default profile writes <date>.json; others <date>-<profile>.json, so a full run does not mix with a quick one.
+  const file = join(resultsDir, profile === "quick" ? `${today()}.json` : `${today()}-${profile}.json`);
   const results = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : { jobs: {} };
   results.date = today();
+  results.file = file.slice(BENCH.length + 1);
+  results.profile = profile;
   results.machine = {
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model ?? "unknown",
@@ -143,6 +148,7 @@ async function main() {
   };
   results.tools = Object.fromEntries(Object.entries(tools).map(([k, t]) => [k, { name: t.name, available: t.available, ...(t.version ? { version: t.version } : {}), ...(t.reason ? { reason: t.reason } : {}) }]));
   results.peers = PEERS;
+  results.profiles = PROFILES;
 
   for (const id of jobs) {
     const mod = await import(`./jobs/${readdirSync(join(BENCH, "jobs")).find((f) => f.startsWith(`${id}-`))}`);
