@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { refKey, type Backend, type Secret, type SecretRef } from "./backend.js";
-import { classifyError, type ErrorClass } from "./errors.js";
+import { formatDuration } from "./duration.js";
+import { classifyError, TransientError, type ErrorClass } from "./errors.js";
 import { backoff, jitter, type Random } from "./jitter.js";
 import { safeError } from "./log.js";
 import { INTENTIONALLY_EMPTY } from "./refs.js";
@@ -12,6 +13,12 @@ export const BACKOFF_BASE_MS = 1_000;
 export const BACKOFF_CAP_MS = 5 * 60_000;
 /** Refresh interval when neither template, config nor backend names one. */
 export const DEFAULT_REFRESH_MS = 5 * 60_000;
+/**
+ * A fetch that has not settled after this long is abandoned: its signal is aborted and it counts
+ * as a transient failure, so a backend that hangs (a custom module without a timeout) cannot
+ * freeze its references forever. The built-in backends time out long before.
+ */
+export const FETCH_DEADLINE_MS = 2 * 60_000;
 /** Leased secrets are re-fetched at this fraction of their TTL. */
 export const LEASE_FRACTION = 0.9;
 
@@ -37,6 +44,8 @@ export interface SchedulerOptions {
   readonly onFetch: (o: FetchOutcome) => void;
   /** Randomness for jitter (tests). */
   readonly random?: Random;
+  /** See {@link FETCH_DEADLINE_MS}. @defaultValue 120000 */
+  readonly fetchDeadlineMs?: number;
 }
 
 interface Entry {
@@ -203,14 +212,36 @@ export class Scheduler {
     e.inFlight = true;
     const started = performance.now();
     const prev = this.#opts.store.get(e.key)?.secret;
+    // One controller per fetch: the deadline aborts this fetch, not the reference's later ones.
+    const abort = new AbortController();
+    const onAbort = (): void => abort.abort();
+    e.abort.signal.addEventListener("abort", onAbort, { once: true });
     let result: Secret | Error;
     try {
-      result = await e.backend.fetch(e.ref, { signal: e.abort.signal, logger: this.#opts.logger, ...(prev ? { previous: prev } : {}) });
+      const work = e.backend.fetch(e.ref, { signal: abort.signal, logger: this.#opts.logger, ...(prev ? { previous: prev } : {}) });
+      result = await this.#deadline(work, abort, `backend "${e.backend.name}"`);
       if (!isSecret(result)) result = new TypeError(`backend "${e.backend.name}" returned no { value: string }`);
     } catch (err) {
       result = err instanceof Error ? err : new Error(String(err));
+    } finally {
+      e.abort.signal.removeEventListener("abort", onAbort);
     }
     this.#settle(e, result, performance.now() - started);
+  }
+
+  /** Races `work` against the fetch deadline; when it passes, aborts `abort` and rejects with a TransientError. */
+  #deadline<T>(work: Promise<T>, abort: AbortController, what: string): Promise<T> {
+    const ms = this.#opts.fetchDeadlineMs ?? FETCH_DEADLINE_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        abort.abort();
+        reject(new TransientError(`${what} gave no answer within ${formatDuration(ms)}; the fetch was abandoned`));
+      }, ms);
+      timer.unref?.();
+    });
+    work.catch(() => undefined); // a rejection after the deadline is not unhandled
+    return Promise.race([work, expired]).finally(() => clearTimeout(timer));
   }
 
   async #fetchMany(backend: Backend, entries: Entry[]): Promise<void> {
@@ -226,7 +257,8 @@ export class Scheduler {
     for (const e of entries) e.abort.signal.addEventListener("abort", onAbort, { once: true });
     let results: Map<string, Secret | Error>;
     try {
-      results = await backend.fetchMany!(entries.map((e) => e.ref), { signal: abort.signal, logger: this.#opts.logger, previous });
+      const work = backend.fetchMany!(entries.map((e) => e.ref), { signal: abort.signal, logger: this.#opts.logger, previous });
+      results = await this.#deadline(work, abort, `backend "${backend.name}"`);
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
       results = new Map(entries.map((e) => [e.key, error]));
