@@ -3,8 +3,10 @@
  * secret files replaced by rename, by a Kubernetes-style `..data` symlink swap, and truncated
  * then written. While it happens the destinations are read continuously: they only ever hold a
  * complete rendering of some value the secret really had — never empty, never partial — the
- * unrelated template is not rewritten, and the daemon keeps running.
+ * unrelated template is not rewritten, and the daemon keeps running. A secret path that is a FIFO
+ * or a device is refused without hanging the daemon.
  */
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -134,4 +136,30 @@ describe("the file system changing under the daemon", () => {
     expect([after.ino, after.mtimeMs]).toEqual([otherStat.ino, otherStat.mtimeMs]);
     expect(daemon.proc.exitCode).toBeNull();
   }, 90_000);
+
+  it("a secret that is a FIFO or a device is refused clearly; the daemon does not hang and the other templates carry on", async () => {
+    const dir = tmpDir("emissary-fifo-");
+    for (const d of ["tpl", "secrets"]) mkdirSync(join(dir, d));
+    execFileSync("mkfifo", [join(dir, "secrets", "pipe")]);
+    const good = join(dir, "secrets", "good");
+    writeFileSync(good, canary("good0"));
+    const tpl = (name: string, ref: string): void =>
+      writeFileSync(join(dir, "tpl", `${name}.tpl`), `---\ndest: ${join(dir, "out", `${name}.conf`)}\nsecrets:\n  v: file:${ref}\n---\n{{v}}\n`);
+    tpl("fifo", join(dir, "secrets", "pipe"));
+    tpl("zero", "/dev/zero");
+    tpl("good", good);
+    daemon = spawnEmissary(["run", "--templates", join(dir, "tpl")]);
+    for (const ref of [join(dir, "secrets", "pipe"), "/dev/zero"]) {
+      const line = await daemon.waitForLog((l) => l.ref === `file:${ref}` && l.level === 50, 15_000, `an error for ${ref}`);
+      expect(JSON.stringify(line.err)).toContain("not a regular file");
+    }
+    // Enough changes to exhaust libuv's four threads if any read were stuck on the FIFO.
+    for (let i = 1; i <= 8; i++) {
+      const v = canary(`good${i}`);
+      writeFileSync(good, v);
+      await waitFor(() => read(join(dir, "out", "good.conf")) === `${v}\n`, 10_000, `good template follows change ${i}`);
+    }
+    expect(existsSync(join(dir, "out", "fifo.conf"))).toBe(false);
+    expect(daemon.proc.exitCode).toBeNull();
+  }, 120_000);
 });
