@@ -30,7 +30,7 @@ import {
 export const HTTP_DEFAULT_TIMEOUT_MS = 10_000;
 /** Re-fetch interval of a resolved secret. @defaultValue 5 minutes */
 export const HTTP_REFRESH_MS = 5 * 60_000;
-/** Bodies announced larger than this are refused. */
+/** Bodies larger than this (announced, or counted while reading) are refused. */
 export const HTTP_MAX_BYTES = 16 * 1024 * 1024;
 
 const KEYS = ["url", "url_file", "timeout"] as const;
@@ -70,6 +70,31 @@ export function joinUrl(base: URL, id: string): URL {
   const path = id.replace(/^\/+/, "").split("/").map(encodeURIComponent).join("/");
   u.pathname = u.pathname.replace(/\/+$/, "") + "/" + path;
   return u;
+}
+
+/**
+ * Reads a response body as UTF-8, at most `max` bytes. A server that does not announce the length
+ * (chunked) could otherwise stream without end, and `res.text()` would hold all of it in memory
+ * until the timeout (gigabytes over loopback). Returns undefined, having cancelled the body, when
+ * it is larger.
+ */
+async function readBody(res: Response, max: number): Promise<string | undefined> {
+  if (!res.body) return "";
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > max) {
+      await reader.cancel().catch(() => undefined);
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  // TextDecoder, like res.text(), drops a leading byte order mark.
+  return new TextDecoder().decode(Buffer.concat(chunks, total));
 }
 
 /** Parses `Retry-After` (seconds or an HTTP date) into milliseconds. */
@@ -213,12 +238,13 @@ export function createHttpBackend(ctx: BackendFactoryContext): Backend {
           await res.body?.cancel().catch(() => undefined);
           throw new FatalError(`${label}: ${where} returned a body larger than ${HTTP_MAX_BYTES} bytes`);
         }
-        let value: string;
+        let value: string | undefined;
         try {
-          value = await res.text();
+          value = await readBody(res, HTTP_MAX_BYTES);
         } catch (err) {
           throw failed(err);
         }
+        if (value === undefined) throw new FatalError(`${label}: ${where} returned a body larger than ${HTTP_MAX_BYTES} bytes`);
         const etag = res.headers.get("etag");
         return { value, version: etag ?? contentVersion(value) };
       }
