@@ -10,8 +10,13 @@
  * - the control template keeps following its secret (the others are unaffected);
  * - a warning names the failing reference (never its value) for each backend;
  * - the daemon stays alive, and every destination catches up once the backend recovers.
+ *
+ * And a server that streams a body without end (chunked, no length) is cut off at the size limit
+ * instead of filling the daemon's memory.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { canary } from "../helpers/canary.js";
@@ -166,4 +171,41 @@ backends:
   it("leaves no temporary files behind", () => {
     expect(readdirSync(join(dir, "out")).sort()).toEqual(["awssm.txt", "control.txt", "http.txt", "vault.txt"]);
   });
+});
+
+describe("an http server streaming a body without end", () => {
+  it("is cut off at the size limit with a clear error; memory stays bounded; the other template carries on", async () => {
+    const chunk = Buffer.alloc(1 << 20, "x");
+    const server = createServer((req, res) => {
+      if (req.url === "/small") return void res.writeHead(200).end("small-value");
+      res.writeHead(200, { "content-type": "text/plain" }); // no content-length: chunked
+      const pump = (): void => {
+        while (!res.destroyed && res.write(chunk));
+      };
+      res.on("drain", pump);
+      req.on("close", () => res.destroy());
+      pump();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const dir = tmpDir("emissary-bigbody-");
+    mkdirSync(join(dir, "tpl"));
+    for (const [name, id] of [["endless", "endless"], ["small", "small"]]) {
+      writeFileSync(join(dir, "tpl", `${name}.tpl`), `---\ndest: ${join(dir, "out", `${name}.txt`)}\nsecrets:\n  v: http:${id}\n---\n{{v}}\n`);
+    }
+    const d = spawnEmissary(["run", "--templates", join(dir, "tpl")], { env: { EMISSARY_HTTP_URL: url } });
+    try {
+      const line = await d.waitForLog((l) => l.ref === "http:endless" && l.level === 50, 30_000, "the oversized body refused");
+      expect(JSON.stringify(line.err)).toContain("larger than 16777216 bytes");
+      await waitFor(() => read(join(dir, "out", "small.txt")) === "small-value\n", 15_000, "the other template");
+      const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${d.proc.pid}/status`, "utf8"))![1]) / 1024;
+      expect(rss, "RSS in MiB").toBeLessThan(400);
+      expect(existsSync(join(dir, "out", "endless.txt"))).toBe(false);
+      expect(d.proc.exitCode).toBeNull();
+    } finally {
+      expect((await d.stop()).code).toBe(0);
+      server.closeAllConnections();
+      server.close();
+    }
+  }, 60_000);
 });
