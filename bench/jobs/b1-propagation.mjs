@@ -29,12 +29,13 @@ export async function run(ctx) {
   const { changes, gapMs, timeoutMs } = ctx.params;
   const results = [];
   for (const tool of [ctx.tools.emissary, ctx.tools.consulTemplate, ctx.tools.original]) {
-    if (!tool.available) {
-      results.push({ tool: tool.name, na: tool.reason });
+    if (tool === ctx.tools.original) {
+      // Inherent to the tool, installable or not.
+      results.push({ tool: tool.name, na: "it renders once and exits; it does not watch secrets, so there is no propagation to measure" });
       continue;
     }
-    if (tool === ctx.tools.original) {
-      results.push({ tool: tool.name, na: "the original renders once and exits; it does not watch secrets, so there is no propagation to measure" });
+    if (!tool.available) {
+      results.push({ tool: tool.name, na: tool.reason });
       continue;
     }
     ctx.log(`B1 ${tool.name}: ${changes} changes`);

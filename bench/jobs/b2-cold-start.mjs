@@ -28,7 +28,7 @@ export async function run(ctx) {
       continue;
     }
     if (tool === ctx.tools.original) {
-      results.push({ tool: tool.name, na: "no driver: its only backends are awssm and insecure (HTTP), not files" });
+      results.push({ tool: tool.name, na: "installed but not driven: its only backends are awssm and insecure (HTTP), not files; add an HTTP variant of B2 to compare it" });
       continue;
     }
     results.push(await measure(ctx, tool, n, runs));

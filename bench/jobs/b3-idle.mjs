@@ -25,12 +25,13 @@ export async function run(ctx) {
   const results = [];
   const running = [];
   for (const tool of [ctx.tools.emissary, ctx.tools.consulTemplate, ctx.tools.original]) {
-    if (!tool.available) {
-      results.push({ tool: tool.name, na: tool.reason });
+    if (tool === ctx.tools.original) {
+      // Inherent to the tool, installable or not.
+      results.push({ tool: tool.name, na: "it renders once and exits; it has no idle state" });
       continue;
     }
-    if (tool === ctx.tools.original) {
-      results.push({ tool: tool.name, na: "the original renders once and exits; it has no idle state" });
+    if (!tool.available) {
+      results.push({ tool: tool.name, na: tool.reason });
       continue;
     }
     running.push(measure(ctx, tool, n, seconds));

@@ -73,9 +73,18 @@ export function targets(results) {
   return rows;
 }
 
+/** Reasons already printed under "Machine and tools", shortened to a reference in the job tables. */
+let toolReasons = new Set();
+
+/** The reason of an n/a entry: a tool-level reason is referenced, not repeated. */
+function naText(/** @type {any} */ r) {
+  if (r.error) return `failed: ${r.error}`;
+  return toolReasons.has(r.na) ? "n/a: not installable (see Machine and tools)" : `n/a: ${r.na}`;
+}
+
 /** Rows of n/a entries: tool and reason. */
 function naRows(/** @type {any[]} */ rs, /** @type {number} */ width) {
-  return rs.filter((r) => r.na || r.error).map((r) => [r.tool + (r.backend ? ` (${r.backend})` : ""), ...Array(Math.max(0, width - 2)).fill("n/a"), r.na ? `n/a: ${r.na}` : `failed: ${r.error}`]);
+  return rs.filter((r) => r.na || r.error).map((r) => [r.tool + (r.backend ? ` (${r.backend})` : ""), ...Array(Math.max(0, width - 2)).fill("n/a"), naText(r)]);
 }
 
 /**
@@ -87,6 +96,7 @@ function naRows(/** @type {any[]} */ rs, /** @type {number} */ width) {
 export function renderReport(results, o = {}) {
   const j = results.jobs ?? {};
   const m = results.machine ?? {};
+  toolReasons = new Set(Object.values(results.tools ?? {}).filter((/** @type {any} */ t) => !t.available && t.reason).map((/** @type {any} */ t) => t.reason));
   const out = [];
   out.push("# Benchmarks: emissary side by side with consul-template and the original emissary", "");
   out.push(
@@ -210,7 +220,7 @@ export function renderReport(results, o = {}) {
               fmt(r.firstPassS, 1),
               `${r.firstPassRequests} requests in the first half refresh`,
             ]),
-          ...rs.filter((/** @type {any} */ r) => r.na || r.error).map((/** @type {any} */ r) => [`${r.tool} (${r.backend})`, "n/a", "", "", "", "", "", `${r.na ? `n/a: ${r.na}` : `failed: ${r.error}`}${r.fromSource ? ` — ${r.fromSource.note}` : ""}`]),
+          ...rs.filter((/** @type {any} */ r) => r.na || r.error).map((/** @type {any} */ r) => [`${r.tool} (${r.backend})`, "n/a", "", "", "", "", "", `${naText(r)}${r.fromSource ? ` — ${r.fromSource.note}` : ""}`]),
         ],
       ),
       "",

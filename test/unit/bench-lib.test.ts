@@ -136,7 +136,7 @@ function sampleResults(): Record<string, unknown> {
         results: [
           { tool: "emissary", backend: "vault", requests: 600, byKind: { mounts: 100, read: 500 }, requestsPerSecretMin: 5, requestsPerSecretMax: 5, expectedPerSecret: [4, 5], duplicates: 0, firstPassS: 2, firstPassRequests: 200 },
           { tool: "emissary", backend: "awssm", requests: 405, byKind: { BatchGetSecretValue: 5, DescribeSecret: 400 }, requestsPerSecretMin: 5, requestsPerSecretMax: 5, expectedPerSecret: [4, 5], duplicates: 0, firstPassS: 2, firstPassRequests: 5 },
-          { tool: "emissary (original, Go)", backend: "awssm", na: "not installable", fromSource: { requestsPerPass: 600, note: "600 per pass" } },
+          { tool: "emissary (original, Go)", backend: "awssm", na: "not on the proxy <403>", fromSource: { requestsPerPass: 600, note: "600 per pass" } },
         ],
       },
       b5: {
@@ -188,6 +188,9 @@ describe("renderReport", () => {
     expect(md).toContain("n/a: renders once & exits \\| no watch");
     expect(md).toContain("## B4 backend calls");
     expect(md).toContain("600 per pass");
+    // A tool-level reason is printed once, under Machine and tools, and referenced in job tables.
+    expect(md.split("not on the proxy <403>").length - 1).toBe(1);
+    expect(md).toContain("n/a: not installable (see Machine and tools) — 600 per pass");
     expect(md).toContain("![Benchmark chart](chart.svg)");
     expect(md).toContain("## B5 fleet");
     expect(md.trimEnd().endsWith("hand-written")).toBe(true);
