@@ -56,7 +56,15 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     counts.set(k, (counts.get(k) ?? 0) + 1);
   };
 
+  let forwarding = 0;
   const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer): void => {
+    forwarding++;
+    let counted = true;
+    const done = (): void => {
+      if (counted) forwarding--;
+      counted = false;
+    };
+    res.on("close", done);
     const up = request(
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host } },
       (ur) => {
@@ -137,6 +145,9 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     requests: () => total,
     async setMode(next: FaultMode): Promise<void> {
       mode = next;
+      // Requests forwarded before the fault began still answer with whatever the upstream holds
+      // when they reach it: let them finish, so "after setMode" really means "faulty".
+      for (let i = 0; forwarding > 0 && i < 1000; i++) await new Promise((r) => setTimeout(r, 5));
       if (next.kind !== "hang") for (const r of hung) r.destroy();
       if (next.kind === "refused" && listening) {
         listening = false;
