@@ -20,6 +20,7 @@ import { writeAtomic, type WriterFsOps } from "../../src/writer.js";
 import { canary } from "../helpers/canary.js";
 import { spawnEmissary, tmpDir, waitFor, type Daemon } from "../helpers/e2e.js";
 import { startHttpSecrets } from "../helpers/http-secrets.js";
+import { mountTmpfs, remount, unmount } from "./helpers/tmpfs.js";
 
 const TEMP_RE = /\.emissary-\d+-[0-9a-f]{12}\.tmp$/;
 
@@ -269,6 +270,26 @@ describe("template directory permissions", () => {
   function warnings(d: Daemon): Record<string, unknown>[] {
     return d.logs().filter((l) => l.level === 40 && typeof l.msg === "string" && (l.msg as string).includes("others can write"));
   }
+
+  it.runIf(isRoot)("a world-writable directory on a read-only mount (a Kubernetes ConfigMap volume) is not reported", async (ctx) => {
+    const dir = tmpDir("emissary-perm-ro-");
+    const why = mountTmpfs(dir, "64k");
+    if (why !== undefined) {
+      console.log(`skipped: cannot mount tmpfs here (${why})`);
+      ctx.skip();
+      return;
+    }
+    try {
+      chmodSync(dir, 0o777);
+      writeFileSync(join(dir, "a.tpl"), "x");
+      chmodSync(join(dir, "a.tpl"), 0o666);
+      expect((await findWritableByOthers(dir, [join(dir, "a.tpl")])).length).toBe(2);
+      remount(dir, true);
+      expect(await findWritableByOthers(dir, [join(dir, "a.tpl")])).toEqual([]);
+    } finally {
+      unmount(dir);
+    }
+  });
 
   it("a world-writable template directory and a world-writable template are warned about, naming path and mode", async () => {
     const dir = tmpDir("emissary-perm-");
