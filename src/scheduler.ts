@@ -230,7 +230,9 @@ export class Scheduler {
   }
 
   /** Races `work` against the fetch deadline; when it passes, aborts `abort` and rejects with a TransientError. */
-  #deadline<T>(work: Promise<T>, abort: AbortController, what: string): Promise<T> {
+  #deadline<T>(answer: Promise<T> | T, abort: AbortController, what: string): Promise<T> {
+    // A backend written in plain JS may answer synchronously: treat that as a settled promise.
+    const work = Promise.resolve(answer);
     const ms = this.#opts.fetchDeadlineMs ?? FETCH_DEADLINE_MS;
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
