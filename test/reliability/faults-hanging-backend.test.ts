@@ -52,4 +52,18 @@ describe("a backend that never answers", () => {
       }
     });
   }
+
+  it("a backend that answers synchronously (plain JS, no promise) still works", async () => {
+    const outcomes: FetchOutcome[] = [];
+    const store = new SecretStore();
+    const backend = { name: "sync", fetch: () => ({ value: "v" }) } as unknown as Backend;
+    const sched = new Scheduler({ store, logger: silentLogger(), onFetch: (o) => outcomes.push(o), fetchDeadlineMs: 300 });
+    try {
+      sched.ensure({ backend: "sync", id: "a", options: {} }, backend, 60_000, "sync:a");
+      await waitFor(() => outcomes.length > 0, 10_000, "a fetch");
+      expect(outcomes[0]!.outcome).toBe("ok");
+    } finally {
+      sched.stop();
+    }
+  });
 });
