@@ -215,3 +215,27 @@ describe("an http server streaming a body without end", () => {
     }
   }, 60_000);
 });
+
+describe("backends down when the daemon starts (boot before the network)", () => {
+  it("the templates wait without touching their destinations, then render once the backends answer", async () => {
+    const http = await startHttpSecrets({ "boot/key": canary("boot") });
+    const proxy = await startFaultProxy(http.url);
+    await proxy.setMode({ kind: "refused" });
+    const dir = tmpDir("emissary-boot-");
+    mkdirSync(join(dir, "tpl"));
+    const dest = join(dir, "out", "boot.txt");
+    writeFileSync(join(dir, "tpl", "boot.tpl"), `---\ndest: ${dest}\nsecrets:\n  v: http:boot/key\n---\n{{v}}\n`);
+    const d = spawnEmissary(["run", "--templates", join(dir, "tpl")], { env: { EMISSARY_HTTP_URL: proxy.url } });
+    try {
+      await d.waitForLog((l) => l.ref === "http:boot/key" && l.msg === "fetching secret failed; backing off", 20_000, "the refused fetch");
+      expect(existsSync(dest)).toBe(false);
+      await proxy.setMode({ kind: "pass" });
+      await waitFor(() => read(dest) === `${http.values.get("boot/key")}\n`, 30_000, "rendered once the backend answers");
+      expect(d.proc.exitCode).toBeNull();
+    } finally {
+      expect((await d.stop()).code).toBe(0);
+      await proxy.close();
+      await http.close();
+    }
+  }, 60_000);
+});
