@@ -69,7 +69,11 @@ export function targets(results) {
     });
   }
   const e5 = find("b5", "emissary");
-  rows.push({ target: "B5 peak ≤ 2× mean requests/s", measured: e5 ? `peak ${fmt(e5.rps.peak)}/s, mean ${fmt(e5.rps.mean)}/s (${fmt(e5.rps.ratio)}×)` : "n/a", met: e5 ? e5.rps.ratio <= 2 : undefined });
+  rows.push({
+    target: "B5 peak ≤ 2× mean requests/s (1 s buckets)",
+    measured: e5 ? `peak ${fmt(e5.rps.peak)}/s, mean ${fmt(e5.rps.mean)}/s (${fmt(e5.rps.ratio)}×)${e5.rps10s ? `; 10 s buckets: ${fmt(e5.rps10s.ratio)}×` : ""}` : "n/a",
+    met: e5 ? e5.rps.ratio <= 2 : undefined,
+  });
   return rows;
 }
 
@@ -234,14 +238,14 @@ export function renderReport(results, o = {}) {
       `${p.agents} agents — each a real \`createEmissary\` instance (scheduler, store, runner, writer, awssm backend with its own SDK client), all in one Node process — start at uniformly random moments within ${p.bootSeconds} s ` +
         `against one AWS Secrets Manager fake. Each has ${p.templatesPerAgent} templates over ${p.secretsPerAgent} secrets (the same names fleet-wide) and \`refresh: ${p.refresh}\`. ` +
         "When every agent has written its files, one secret used by every template is rotated; convergence is the time until every agent has rewritten both files. " +
-        "Rates are counted in 1 s buckets at the fake, from the first boot to full convergence.",
+        "Rates are counted at the fake in 1 s buckets (and, less noisy at these rates, 10 s buckets), from the first boot to full convergence.",
       "",
     );
     const rs = j.b5.results ?? [];
     const ok = rs.filter((/** @type {any} */ r) => !r.na && !r.error);
     out.push(
       table(
-        ["Tool", "Requests", "Per agent", "Peak/s", "Mean/s", "Peak ÷ mean", "Boot window peak/s (mean)", "After boot peak/s (mean)", "Converge p50 s", "Converge max s", "Agents process"],
+        ["Tool", "Requests", "Per agent", "Peak/s", "Mean/s", "Peak ÷ mean", "Same, 10 s buckets", "Boot window peak/s (mean)", "After boot peak/s (mean)", "Converge p50 s", "Converge max s", "Agents process"],
         [
           ...ok.map((/** @type {any} */ r) => [
             r.tool,
@@ -250,13 +254,14 @@ export function renderReport(results, o = {}) {
             fmt(r.rps.peak),
             fmt(r.rps.mean),
             fmt(r.rps.ratio),
+            r.rps10s ? `${fmt(r.rps10s.peak)}/s ÷ ${fmt(r.rps10s.mean)}/s = ${fmt(r.rps10s.ratio)}` : "n/a",
             `${fmt(r.rpsBoot.peak)} (${fmt(r.rpsBoot.mean)})`,
             `${fmt(r.rpsAfterBoot.peak)} (${fmt(r.rpsAfterBoot.mean)})`,
             fmt(r.convergeS.p50, 1),
             fmt(r.convergeS.max, 1),
             `max RSS ${r.agentProcess.maxRssMB} MB, ${r.agentProcess.cpuS} CPU s`,
           ]),
-          ...naRows(rs, 11),
+          ...naRows(rs, 12),
         ],
       ),
       "",

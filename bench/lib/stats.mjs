@@ -75,17 +75,15 @@ export function summarize(values, digits = 2) {
 
 /**
  * Counts events per bucket of `bucketMs`, from `startMs` (inclusive) to `endMs` (exclusive).
- * Events outside the window are ignored. The last bucket may be partial; it is kept only when
- * it covers at least half a bucket, so a short tail does not pull the mean down.
+ * Only whole buckets are kept: events outside them (before the window, or in a partial last
+ * bucket) are ignored, so every bucket spans the same time and rates compare fairly.
  * @param {readonly number[]} timestamps - event times in ms
  * @param {{ startMs: number, endMs: number, bucketMs?: number }} window - @defaultValue bucketMs 1000
  * @returns {number[]} counts per bucket
  */
 export function bucketCounts(timestamps, { startMs, endMs, bucketMs = 1000 }) {
   if (!(endMs > startMs)) return [];
-  const full = Math.floor((endMs - startMs) / bucketMs);
-  const tail = (endMs - startMs) % bucketMs;
-  const n = full + (tail >= bucketMs / 2 ? 1 : 0);
+  const n = Math.floor((endMs - startMs) / bucketMs);
   const counts = new Array(Math.max(0, n)).fill(0);
   for (const t of timestamps) {
     if (t < startMs || t >= endMs) continue;

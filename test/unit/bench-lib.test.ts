@@ -57,9 +57,9 @@ describe("request rates", () => {
   it("buckets events per second and ignores events outside the window", () => {
     const ts = [1000, 1500, 1999, 2000, 3999, 4000, 500];
     expect(bucketCounts(ts, { startMs: 1000, endMs: 4000 })).toEqual([3, 1, 1]);
-    // A tail shorter than half a bucket is dropped; half or more is kept.
-    expect(bucketCounts([1000], { startMs: 1000, endMs: 3400 })).toEqual([1, 0]);
-    expect(bucketCounts([3600], { startMs: 1000, endMs: 3600 })).toEqual([0, 0, 0]);
+    // Only whole buckets: a partial last bucket and its events are dropped.
+    expect(bucketCounts([1000, 3100], { startMs: 1000, endMs: 3900 })).toEqual([1, 0]);
+    expect(bucketCounts([1000, 12_000], { startMs: 1000, endMs: 16_000, bucketMs: 10_000 })).toEqual([1]);
     expect(bucketCounts([1], { startMs: 5, endMs: 5 })).toEqual([]);
   });
 
