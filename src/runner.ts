@@ -10,6 +10,34 @@ import { renderTemplate } from "./template/render.js";
 import { resolveOwner, writeAtomic } from "./writer.js";
 import { Quiescence } from "./quiescence.js";
 
+/** How many templates of one pass are rendered and written at the same time. */
+export const WRITE_CONCURRENCY = 16;
+
+/**
+ * Maps `items` through `fn` with at most `limit` calls in flight; results keep the input order.
+ * Items with the same destination run one after the other, in order, so the last template
+ * naming a file still wins as it would sequentially.
+ */
+async function mapLimit<T extends { t: Template }, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  const tails = new Map<string, Promise<unknown>>();
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      const item = items[i]!;
+      const before = tails.get(item.t.dest) ?? Promise.resolve();
+      const run = before.then(() => fn(item)).then((r) => {
+        results[i] = r;
+      });
+      tails.set(item.t.dest, run.catch(() => undefined));
+      await run;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
 /** A declared secret of a template, bound to the store key it is fetched under. */
 export interface Binding {
   readonly name: string;
@@ -178,26 +206,32 @@ export class Runner {
     if (this.#stopped) return;
     this.#passRunning = true;
     this.#passStartedAt = Date.now();
-    const jobs: CommandJob[] = [];
+    const jobs = new Map<string, CommandJob>();
     try {
+      const ready: { e: TemplateEntry; t: Template }[] = [];
       for (const e of this.#entries) {
         if (!e.dirty || !e.template || this.#stopped) continue;
         if (e.hasRendered && e.template.wait && !this.#quiet.ready(e.file)) continue;
         e.dirty = false;
-        const job = await this.#renderOne(e, e.template);
-        if (job) {
-          const key = JSON.stringify(job.argv);
-          const same = jobs.find((j) => JSON.stringify(j.argv) === key);
-          if (same) same.templates.push(e.file);
-          else jobs.push(job);
-        }
+        ready.push({ e, t: e.template });
+      }
+      // Writes run with bounded concurrency: one atomic write is a dozen sequential fs calls, and
+      // the thread pool does them in parallel. Results are collected in template order.
+      const results = await mapLimit(ready, WRITE_CONCURRENCY, ({ e, t }) => this.#renderOne(e, t));
+      for (let i = 0; i < ready.length; i++) {
+        const job = results[i];
+        if (!job) continue;
+        const key = JSON.stringify(job.argv);
+        const same = jobs.get(key);
+        if (same) same.templates.push(ready[i]!.e.file);
+        else jobs.set(key, job);
       }
     } finally {
       this.#passRunning = false;
       this.#passStartedAt = undefined;
     }
     // Commands go after every write of the pass, in template order.
-    if (jobs.length > 0 && !this.#stopped) this.#opts.commands.enqueue(jobs);
+    if (jobs.size > 0 && !this.#stopped) this.#opts.commands.enqueue([...jobs.values()]);
     if (this.#rerun) {
       this.#rerun = false;
       this.schedulePass();

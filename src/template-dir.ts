@@ -119,8 +119,10 @@ export interface TemplateDirWatcherOptions {
   readonly logger: Logger;
   /** Called (debounced) when templates may have been added, changed or removed. */
   readonly onChange: () => void;
-  /** Backstop scan interval. @defaultValue 2000 */
+  /** Scan interval while the directory is missing or not watched. @defaultValue 2000 */
   readonly pollMs?: number;
+  /** Backstop scan interval while fs.watch is attached. @defaultValue 30000 */
+  readonly watchedPollMs?: number;
 }
 
 /**
@@ -130,7 +132,7 @@ export interface TemplateDirWatcherOptions {
  */
 export class TemplateDirWatcher {
   #watcher?: FSWatcher;
-  #interval?: NodeJS.Timeout;
+  #timer?: NodeJS.Timeout;
   #debounce?: NodeJS.Timeout;
   #signature = "";
   #stopped = false;
@@ -144,7 +146,19 @@ export class TemplateDirWatcher {
   async start(): Promise<void> {
     this.#signature = await this.#scanSignature();
     this.#attach();
-    this.#interval = setInterval(() => void this.#poll(), this.#opts.pollMs ?? 2000);
+    this.#schedule();
+  }
+
+  /**
+   * Next backstop scan: quick while the directory is missing or unwatched (it may appear any
+   * moment), slow while fs.watch is attached and reports changes itself. Idle CPU matters on
+   * every machine of a fleet.
+   */
+  #schedule(): void {
+    if (this.#stopped) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    const ms = this.#watcher ? (this.#opts.watchedPollMs ?? 30_000) : (this.#opts.pollMs ?? 2000);
+    this.#timer = setTimeout(() => void this.#poll().finally(() => this.#schedule()), ms);
   }
 
   /** Stops watching. */
@@ -152,7 +166,7 @@ export class TemplateDirWatcher {
     this.#stopped = true;
     this.#watcher?.close();
     this.#watcher = undefined;
-    if (this.#interval) clearInterval(this.#interval);
+    if (this.#timer) clearTimeout(this.#timer);
     if (this.#debounce) clearTimeout(this.#debounce);
   }
 
@@ -163,6 +177,7 @@ export class TemplateDirWatcher {
       w.on("error", () => {
         w.close();
         if (this.#watcher === w) this.#watcher = undefined;
+        this.#schedule();
       });
       this.#watcher = w;
     } catch {
@@ -176,14 +191,13 @@ export class TemplateDirWatcher {
     // Editors write a file in several steps; one reload for a burst of events.
     this.#debounce = setTimeout(() => {
       this.#debounce = undefined;
-      void this.#scanSignature().then((s) => {
-        this.#signature = s;
-        this.#opts.onChange();
-      });
+      // The same scan as the backstop: it also notices the directory itself being deleted.
+      void this.#poll(true).finally(() => this.#schedule());
     }, 25);
   }
 
-  async #poll(): Promise<void> {
+  /** Scans; reports a change when the signature differs (or always, when an event said so). */
+  async #poll(force = false): Promise<void> {
     const sig = await this.#scanSignature();
     if (sig === "missing") {
       this.#watcher?.close();
@@ -191,7 +205,7 @@ export class TemplateDirWatcher {
     } else {
       this.#attach();
     }
-    if (sig !== this.#signature) {
+    if (force || sig !== this.#signature) {
       this.#signature = sig;
       if (!this.#stopped) this.#opts.onChange();
     }
