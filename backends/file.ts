@@ -6,7 +6,7 @@
  * editors, Kubernetes (the `..data` symlink swap) and LinuxKit replace files by rename or by
  * swapping a symlink, which a watch on the file itself would not see. Every event in a watched
  * directory leads to a re-read of the files watched there; only a change of content (a keyed
- * hash) calls `onChange`, and only once the content has held still for one debounce period.
+ * hash) calls `onChange`; after an in-place write, only once the content has held still for `stableMs`.
  *
  * Limitation: a file that is a symlink into some other directory is re-read on events in its own
  * directory only; a change made in place at the target is seen at the next periodic re-read
@@ -41,8 +41,14 @@ export const FILE_MAX_BYTES = 16 * 1024 * 1024;
 export interface FileBackendOptions {
   /** How often a missing parent directory is looked for. @defaultValue 1000 */
   dirPollMs?: number;
-  /** Events closer together than this are handled as one (a truncate then a write). @defaultValue 15 */
+  /** Events closer together than this are handled as one. @defaultValue 2 */
   debounceMs?: number;
+  /**
+   * After an in-place write ("change" event), content must hold still this long before it is
+   * believed (a truncate then a write). Renames and symlink swaps are atomic and skip it.
+   * @defaultValue 15
+   */
+  stableMs?: number;
 }
 
 /** Errno codes that mean "the file is not there (yet)". */
@@ -69,6 +75,8 @@ interface DirWatch {
   debounce?: NodeJS.Timeout;
   checking: boolean;
   again: boolean;
+  /** A "change" (in-place write) event arrived since the last check: verify content holds still. */
+  inPlace: boolean;
   /** Whether some watched path is a symlink: then any event in the directory may change it. */
   hasSymlink: boolean;
   closed: boolean;
@@ -152,7 +160,8 @@ function asStructured(v: unknown): unknown {
 export function createFileBackend(ctx: BackendFactoryContext, options: FileBackendOptions = {}): Backend {
   rejectUnknownKeys("file", ctx.config, [], ctx.configFile);
   const dirPollMs = options.dirPollMs ?? 1000;
-  const debounceMs = options.debounceMs ?? 15;
+  const debounceMs = options.debounceMs ?? 2;
+  const stableMs = options.stableMs ?? 15;
   const logger: Logger = ctx.logger;
   /**
    * The hash each path had at its last fetch: the baseline of a subscriber that arrives later.
@@ -229,6 +238,7 @@ export function createFileBackend(ctx: BackendFactoryContext, options: FileBacke
         // A write to an unrelated file in a busy directory is not worth re-reading ours for;
         // renames always are (a rename over our file, the directory itself going away).
         if (event === "change" && filename && !dw.hasSymlink && !watchesName(dw, filename.toString())) return;
+        if (event === "change") dw.inPlace = true;
         schedule(dw);
       });
       fsw.on("error", () => {
@@ -259,6 +269,9 @@ export function createFileBackend(ctx: BackendFactoryContext, options: FileBacke
     try {
       do {
         dw.again = false;
+        // Only an in-place write can be caught half-done; a rename or symlink swap is atomic.
+        const verify = dw.inPlace || !dw.fsw;
+        dw.inPlace = false;
         const st = await stat(dw.dir).catch(() => undefined);
         if (dw.closed) return;
         if (!st || !st.isDirectory()) {
@@ -277,8 +290,8 @@ export function createFileBackend(ctx: BackendFactoryContext, options: FileBacke
           hasSymlink ||= link;
           // An in-place write truncates before it writes: only believe content that holds still
           // for one debounce period, so a rewrite with identical bytes is not taken for a change.
-          for (let i = 0; i < 20 && [...subs].some((s) => s.baseline !== undefined && s.baseline !== hash); i++) {
-            await new Promise((r) => setTimeout(r, debounceMs));
+          for (let i = 0; verify && i < 20 && [...subs].some((s) => s.baseline !== undefined && s.baseline !== hash); i++) {
+            await new Promise((r) => setTimeout(r, stableMs));
             const again = await hashFile(path);
             if (dw.closed) return;
             if (again === hash) break;
@@ -362,7 +375,7 @@ export function createFileBackend(ctx: BackendFactoryContext, options: FileBacke
       const dir = dirname(path);
       let dw = dirs.get(dir);
       if (!dw) {
-        dw = { dir, files: new Map(), checking: false, again: false, hasSymlink: false, closed: false };
+        dw = { dir, files: new Map(), checking: false, again: false, inPlace: false, hasSymlink: false, closed: false };
         dirs.set(dir, dw);
       }
       let subs = dw.files.get(path);
