@@ -86,9 +86,30 @@ export default function createVaultBackend(ctx: BackendFactoryContext, options: 
     return { res, gen: lease.gen };
   }
 
+  /** Preflights in flight, by first path segment: paths under one mount wait for one answer. */
+  const preflights = new Map<string, Promise<MountInfo>>();
+
   async function mountOf(path: string, refText: string, signal: AbortSignal): Promise<MountInfo> {
     const cached = mounts.find(path);
     if (cached) return cached;
+    // 100 paths under `secret/` asked at once would make 100 preflights; ask once per first
+    // segment and let the others use its answer when that mount covers them.
+    const segment = path.split("/")[0]!;
+    const pending = preflights.get(segment);
+    if (pending) {
+      await pending.catch(() => undefined);
+      const now = mounts.find(path);
+      if (now) return now;
+    }
+    const own = preflight(path, refText, signal);
+    if (!pending) {
+      preflights.set(segment, own);
+      void own.finally(() => preflights.get(segment) === own && preflights.delete(segment)).catch(() => undefined);
+    }
+    return own;
+  }
+
+  async function preflight(path: string, refText: string, signal: AbortSignal): Promise<MountInfo> {
     const apiPath = `sys/internal/ui/mounts/${encodePath(path)}`;
     const { res } = await authed({ method: "GET", path: apiPath, signal });
     let info: MountInfo;

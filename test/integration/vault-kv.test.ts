@@ -66,6 +66,16 @@ describe("KV version 2", () => {
     expect(fake.count((c) => c.path.startsWith("sys/internal/ui/mounts/"))).toBe(1);
   });
 
+  it("asks the mount preflight once for many paths under one mount fetched at the same time", async () => {
+    for (let i = 0; i < 20; i++) fake.kvPut(`secret/app${i}`, { key: `v${i}` });
+    fake.kvPut("kv1/other", { key: "x" });
+    const got = await Promise.all([...Array.from({ length: 20 }, (_, i) => fetchVault(backend, `secret/app${i}`)), fetchVault(backend, "kv1/other")]);
+    expect(field(got[7]!, "vault:secret/app7#key")).toBe("v7");
+    expect(field(got[20]!, "vault:kv1/other#key")).toBe("x");
+    // One for secret/, one for kv1/ — not one per path.
+    expect(fake.count((c) => c.path.startsWith("sys/internal/ui/mounts/"))).toBe(2);
+  });
+
   it("reads an older version with the long-form version option", async () => {
     fake.kvPut("secret/app", { key: "one" });
     fake.kvPut("secret/app", { key: "two" });
