@@ -10,6 +10,31 @@ import { renderTemplate } from "./template/render.js";
 import { resolveOwner, writeAtomic } from "./writer.js";
 import { Quiescence } from "./quiescence.js";
 
+/**
+ * The values a template's bindings resolve to from the store: field extraction, trimming and the
+ * "not yet set" rule applied, defaults used where a value is missing. `missing` lists the
+ * references (as written) that hold the template back.
+ */
+export function resolveValues(bindings: readonly Binding[], store: SecretStore): { values: Map<string, ResolvedValue>; missing: string[] } {
+  const values = new Map<string, ResolvedValue>();
+  const missing: string[] = [];
+  for (const b of bindings) {
+    const stored = store.get(b.key);
+    let v: ResolvedValue | undefined;
+    if (stored) {
+      try {
+        v = extractValue(b.spec, stored.secret);
+      } catch {
+        v = undefined;
+      }
+    }
+    if (!v && b.spec.default !== undefined) v = { kind: "text", text: b.spec.default };
+    if (v) values.set(b.name, v);
+    else missing.push(b.label);
+  }
+  return { values, missing };
+}
+
 /** How many templates of one pass are rendered and written at the same time. */
 export const WRITE_CONCURRENCY = 16;
 
@@ -239,29 +264,9 @@ export class Runner {
     this.#opts.afterPass?.();
   }
 
-  #values(e: TemplateEntry): { values: Map<string, ResolvedValue>; missing: string[] } {
-    const values = new Map<string, ResolvedValue>();
-    const missing: string[] = [];
-    for (const b of e.bindings) {
-      const stored = this.#opts.store.get(b.key);
-      let v: ResolvedValue | undefined;
-      if (stored) {
-        try {
-          v = extractValue(b.spec, stored.secret);
-        } catch {
-          v = undefined;
-        }
-      }
-      if (!v && b.spec.default !== undefined) v = { kind: "text", text: b.spec.default };
-      if (v) values.set(b.name, v);
-      else missing.push(b.label);
-    }
-    return { values, missing };
-  }
-
   async #renderOne(e: TemplateEntry, t: Template): Promise<CommandJob | undefined> {
     const log = this.#opts.logger.child({ template: e.file, dest: t.dest });
-    const { values, missing } = this.#values(e);
+    const { values, missing } = resolveValues(e.bindings, this.#opts.store);
     if (missing.length > 0) {
       const changedList = missing.join("\n") !== e.pending.join("\n");
       e.pending = missing;

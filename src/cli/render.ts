@@ -4,7 +4,8 @@ import type { Logger } from "pino";
 import { bindTemplate } from "../bind.js";
 import type { ResolvedConfig } from "../config.js";
 import { formatDuration } from "../duration.js";
-import { extractValue, type ResolvedValue } from "../refs.js";
+import type { ResolvedValue } from "../refs.js";
+import { resolveValues } from "../runner.js";
 import { BackendRegistry } from "../registry.js";
 import { Scheduler } from "../scheduler.js";
 import { SecretStore } from "../store.js";
@@ -30,23 +31,7 @@ export async function runRender(file: string, config: ResolvedConfig, logger: Lo
   }
   const t = entry.template;
   const store = new SecretStore();
-  const values = (): { values: Map<string, ResolvedValue>; missing: string[] } => {
-    const v = new Map<string, ResolvedValue>();
-    const missing: string[] = [];
-    for (const b of entry.bindings) {
-      const s = store.get(b.key);
-      let r: ResolvedValue | undefined;
-      try {
-        if (s) r = extractValue(b.spec, s.secret);
-      } catch {
-        r = undefined;
-      }
-      if (!r && b.spec.default !== undefined) r = { kind: "text", text: b.spec.default };
-      if (r) v.set(b.name, r);
-      else missing.push(b.label);
-    }
-    return { values: v, missing };
-  };
+  const values = (): { values: Map<string, ResolvedValue>; missing: string[] } => resolveValues(entry.bindings, store);
   let wake: () => void = () => undefined;
   const scheduler = new Scheduler({ store, logger, retryMs: config.defaults.retryMs, onFetch: () => wake() });
   for (const b of entry.bindings) scheduler.ensure(entry.refs!.get(b.key)!, entry.backends!.get(b.key)!, t.refreshMs ?? 3_600_000, b.label);
