@@ -4,7 +4,8 @@
  * `npm run bench`: builds (via the npm script), installs the peers at pinned versions, runs the
  * jobs B1–B5 on each tool, writes bench/results/<date>.json, bench/REPORT.md and bench/chart.svg.
  *
- *   node bench/run.mjs [--profile quick|full] [--jobs b1,b3] [--set b3.seconds=300] [--report-only]
+ *   node bench/run.mjs [--profile quick|full] [--jobs b1,b3] [--set b3.seconds=300]
+ *   node bench/run.mjs --report-only [--from bench/results/<date>-full.json]
  *
  * `quick` (the default) keeps the whole run to a few minutes on 2 cores; `full` uses the issue's
  * numbers (B3 idle 5 min, B4 10 min, B5 boot window 60 s, 200 changes in B1). Any parameter can be
@@ -97,15 +98,16 @@ async function main() {
       jobs: { type: "string", default: process.env.BENCH_JOBS ?? JOBS.join(",") },
       set: { type: "string", multiple: true, default: (process.env.BENCH_SET ?? "").split(",").filter(Boolean) },
       "report-only": { type: "boolean", default: false },
+      from: { type: "string" },
       help: { type: "boolean", default: false },
     },
   });
   if (values.help) {
-    process.stdout.write(readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(3, 13).join("\n").replace(/^ \* ?/gm, "") + "\n");
+    process.stdout.write(readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(3, 14).join("\n").replace(/^ \* ?/gm, "") + "\n");
     return;
   }
   if (values["report-only"]) {
-    const f = latestResults();
+    const f = values.from ? join(process.cwd(), values.from) : latestResults();
     if (!f) throw new Error("no bench/results/*.json yet");
     writeReport(JSON.parse(readFileSync(f, "utf8")));
     return;

@@ -56,7 +56,7 @@ export function niceMax(max) {
 /** Short number for labels. */
 function short(/** @type {number} */ v) {
   if (v >= 1e6) return `${+(v / 1e6).toFixed(1)}M`;
-  if (v >= 1e3) return `${+(v / 1e3).toFixed(1)}k`;
+  if (v >= 1e4) return `${+(v / 1e3).toFixed(1)}k`;
   if (v >= 100) return v.toFixed(0);
   if (v >= 10) return v.toFixed(1).replace(/\.0$/, "");
   return String(+v.toFixed(2));
