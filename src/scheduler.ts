@@ -63,6 +63,8 @@ interface Entry {
   lastClass?: ErrorClass | "ok";
   unwatch?: () => void;
   abort: AbortController;
+  /** Resolved at least once in this loop (the first refresh is spread over the interval). */
+  resolvedOnce?: boolean;
   released: boolean;
 }
 
@@ -125,6 +127,7 @@ export class Scheduler {
     }
     if (this.#opts.store.get(key)) {
       entry.lastClass = "ok";
+      entry.resolvedOnce = true;
       this.#schedule(entry, jitter(refreshMs, this.#random));
     } else {
       this.#enqueue(entry);
@@ -280,12 +283,17 @@ export class Scheduler {
     if (!(result instanceof Error)) {
       const changed = this.#opts.store.set(e.key, result);
       if (e.lastClass && e.lastClass !== "ok") log.info({ ref: e.label }, "secret resolved");
+      const firstResolve = !e.resolvedOnce;
+      e.resolvedOnce = true;
       e.lastClass = "ok";
       e.attempt = 0;
       // A value that counts as "not yet set" (empty, intentionally-empty) is re-checked at the
       // retry interval, as the original did, not at the much longer refresh interval.
       const unset = isUnset(result.value);
       let next = jitter(unset ? Math.min(this.#retryMs, e.refreshMs) : e.refreshMs, this.#random);
+      // The first refresh lands at a random point of the whole interval: a fleet that boots
+      // within a minute would otherwise refresh in one burst every interval, forever.
+      if (firstResolve && !unset) next = Math.round(e.refreshMs * (0.1 + 0.9 * this.#random()));
       if (result.ttlMs !== undefined && result.ttlMs > 0) next = Math.min(next, jitter(result.ttlMs * LEASE_FRACTION, this.#random, 0.05));
       this.#schedule(e, next);
       this.#opts.onFetch({ key: e.key, ref: e.ref, outcome: "ok", changed, durationMs });

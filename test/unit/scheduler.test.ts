@@ -88,6 +88,19 @@ describe("Scheduler", () => {
     expect(b.calls).toHaveLength(3); // resolved: next fetch at the 1h refresh
   });
 
+  it("spreads the first refresh over the whole interval, then refreshes every interval", async () => {
+    const b = scripted([{ value: "v" }]);
+    sched = new Scheduler({ store, logger: silentLogger(), onFetch: (o) => outcomes.push(o), random: () => 0 });
+    sched.ensure(ref("a"), b, 100_000, "test:a");
+    await vi.advanceTimersByTimeAsync(0);
+    await vi.advanceTimersByTimeAsync(10_010); // random 0: 10% of the interval
+    expect(b.calls).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(89_000); // later refreshes: the interval with its jitter (90% at random 0)
+    expect(b.calls).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1_020);
+    expect(b.calls).toHaveLength(3);
+  });
+
   it("retries fatal errors at the cap", async () => {
     const b = scripted([new FatalError("denied"), { value: "v" }]);
     make().ensure(ref("a"), b, 60_000, "test:a");
