@@ -291,9 +291,10 @@ export class Scheduler {
       // retry interval, as the original did, not at the much longer refresh interval.
       const unset = isUnset(result.value);
       let next = jitter(unset ? Math.min(this.#retryMs, e.refreshMs) : e.refreshMs, this.#random);
-      // The first refresh lands at a random point of the whole interval: a fleet that boots
-      // within a minute would otherwise refresh in one burst every interval, forever.
-      if (firstResolve && !unset) next = Math.round(e.refreshMs * (0.1 + 0.9 * this.#random()));
+      // The first refresh lands anywhere in a window one whole interval wide (0.5–1.5 × refresh):
+      // a fleet that boots within a minute would otherwise refresh in one burst every interval,
+      // forever; never sooner than half an interval, so no secret is fetched twice in quick succession.
+      if (firstResolve && !unset) next = Math.round(e.refreshMs * (0.5 + this.#random()));
       if (result.ttlMs !== undefined && result.ttlMs > 0) next = Math.min(next, jitter(result.ttlMs * LEASE_FRACTION, this.#random, 0.05));
       this.#schedule(e, next);
       this.#opts.onFetch({ key: e.key, ref: e.ref, outcome: "ok", changed, durationMs });

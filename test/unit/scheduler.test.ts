@@ -93,7 +93,9 @@ describe("Scheduler", () => {
     sched = new Scheduler({ store, logger: silentLogger(), onFetch: (o) => outcomes.push(o), random: () => 0 });
     sched.ensure(ref("a"), b, 100_000, "test:a");
     await vi.advanceTimersByTimeAsync(0);
-    await vi.advanceTimersByTimeAsync(10_010); // random 0: 10% of the interval
+    await vi.advanceTimersByTimeAsync(49_990); // random 0: half the interval
+    expect(b.calls).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(20);
     expect(b.calls).toHaveLength(2);
     await vi.advanceTimersByTimeAsync(89_000); // later refreshes: the interval with its jitter (90% at random 0)
     expect(b.calls).toHaveLength(2);
