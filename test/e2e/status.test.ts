@@ -108,9 +108,14 @@ token={{token}}
     expect(line.address).toBe(`127.0.0.1:${port}`);
     expect(daemon.logs().some((l) => l.level === 40 && String(l.msg).includes("non-loopback"))).toBe(false);
     await reachable(`http://127.0.0.1:${port}`);
-    // No templates: alive, not ready.
+    // No templates: alive, not ready (once start-up has finished: the server answers during it).
+    let r = await get(`http://127.0.0.1:${port}/readyz`);
+    const end = Date.now() + 15_000;
+    while (JSON.parse(r.body).reason === "emissary is starting" && Date.now() < end) {
+      await new Promise((res) => setTimeout(res, 50));
+      r = await get(`http://127.0.0.1:${port}/readyz`);
+    }
     expect((await get(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
-    const r = await get(`http://127.0.0.1:${port}/readyz`);
     expect(r.status).toBe(503);
     expect(JSON.parse(r.body)).toMatchObject({ reason: "no templates found" });
   });
