@@ -3,9 +3,9 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseCli, UsageError } from "./cli/args.js";
 import { HELP } from "./cli/help.js";
-import { resolveConfig } from "./config.js";
-import { ConfigError, EmissaryError } from "./errors.js";
-import { createLogger } from "./log.js";
+import { resolveConfig } from "./config/resolve.js";
+import { ConfigError, EmissaryError } from "./api/errors.js";
+import { createLogger } from "./observe/log.js";
 import { pino } from "pino";
 
 /** The package version, read from package.json next to dist/. */
@@ -46,7 +46,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     switch (args.command) {
       case "run":
-        return await (await import("./daemon.js")).runDaemon({ config, logger, flags: args.flags });
+        return await (await import("./cli/daemon.js")).runDaemon({ config, logger, flags: args.flags });
       case "once":
         return await (await import("./cli/once.js")).runOnce(config, logger);
       case "check":

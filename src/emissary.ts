@@ -1,19 +1,19 @@
 import { dirname } from "node:path";
 import type { Logger } from "pino";
-import type { Backend, BackendFactory } from "./backend.js";
-import { CommandQueue } from "./commands.js";
-import { resolveConfig, type FlagValues, type ResolvedConfig } from "./config.js";
-import { TypedEmitter, type EmissaryEventName, type Listener } from "./events.js";
-import { globToRegExp } from "./glob.js";
-import { createLogger, safeError } from "./log.js";
-import { BackendRegistry } from "./registry.js";
+import type { Backend, BackendFactory } from "./api/backend.js";
+import { CommandQueue } from "./output/commands.js";
+import { resolveConfig, type FlagValues, type ResolvedConfig } from "./config/resolve.js";
+import { TypedEmitter, type EmissaryEventName, type Listener } from "./observe/events.js";
+import { globToRegExp } from "./config/glob.js";
+import { createLogger, safeError } from "./observe/log.js";
+import { BackendRegistry } from "./sources/registry.js";
 import { Runner, type TemplateEntry } from "./runner.js";
-import { DEFAULT_REFRESH_MS, Scheduler } from "./scheduler.js";
-import { buildStatus, fetchErrorMessage, type EmissaryPhase, type EmissaryStatus, type FetchRecord } from "./status-model.js";
-import { SecretStore } from "./store.js";
-import { bindTemplate, planReferences } from "./bind.js";
-import { PermissionWarnings, readTemplateDir, TemplateDirWatcher } from "./template-dir.js";
-import { cleanStaleTempFiles } from "./writer.js";
+import { DEFAULT_REFRESH_MS, Scheduler } from "./sources/scheduler.js";
+import { buildStatus, fetchErrorMessage, type EmissaryPhase, type EmissaryStatus, type FetchRecord } from "./observe/status-model.js";
+import { SecretStore } from "./sources/store.js";
+import { bindTemplate, planReferences } from "./templates/bind.js";
+import { PermissionWarnings, readTemplateDir, TemplateDirWatcher } from "./templates/template-dir.js";
+import { cleanStaleTempFiles } from "./output/writer.js";
 
 /** Options for {@link createEmissary}. Unset values come from the environment, then defaults. */
 export interface EmissaryOptions {

@@ -1,14 +1,14 @@
 import type { Logger } from "pino";
-import type { Backend, SecretRef } from "./backend.js";
-import type { CommandJob, CommandQueue } from "./commands.js";
-import { TemplateError, WriteError } from "./errors.js";
-import { safeError } from "./log.js";
-import { extractValue, type RefSpec, type ResolvedValue } from "./refs.js";
-import type { SecretStore } from "./store.js";
-import type { Template } from "./template/parse.js";
-import { renderTemplate } from "./template/render.js";
-import { resolveOwner, writeAtomic } from "./writer.js";
-import { Quiescence } from "./quiescence.js";
+import type { Backend, SecretRef } from "./api/backend.js";
+import type { CommandJob, CommandQueue } from "./output/commands.js";
+import { TemplateError, WriteError } from "./api/errors.js";
+import { safeError } from "./observe/log.js";
+import { extractValue, type RefSpec, type ResolvedValue } from "./api/refs.js";
+import type { SecretStore } from "./sources/store.js";
+import type { Template } from "./templates/parse.js";
+import { renderTemplate } from "./templates/render.js";
+import { resolveOwner, writeAtomic } from "./output/writer.js";
+import { Quiescence } from "./output/quiescence.js";
 
 /**
  * The values a template's bindings resolve to from the store: field extraction, trimming and the

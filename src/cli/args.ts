@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import type { FlagValues } from "../config.js";
+import type { FlagValues } from "../config/resolve.js";
 
 /** Parsed command line. */
 export interface CliArgs {

@@ -1,9 +1,9 @@
 import type { Logger } from "pino";
-import { bindTemplate } from "../bind.js";
-import type { ResolvedConfig } from "../config.js";
-import { globToRegExp } from "../glob.js";
-import { BackendRegistry } from "../registry.js";
-import { readTemplateDir } from "../template-dir.js";
+import { bindTemplate } from "../templates/bind.js";
+import type { ResolvedConfig } from "../config/resolve.js";
+import { globToRegExp } from "../config/glob.js";
+import { BackendRegistry } from "../sources/registry.js";
+import { readTemplateDir } from "../templates/template-dir.js";
 
 /** Version of the `check --json` document; bumped only on incompatible changes. */
 export const CHECK_SCHEMA_VERSION = 1;

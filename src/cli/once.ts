@@ -1,8 +1,8 @@
 import type { Logger } from "pino";
-import type { ResolvedConfig } from "../config.js";
+import type { ResolvedConfig } from "../config/resolve.js";
 import { createEmissary } from "../emissary.js";
-import { formatDuration } from "../duration.js";
-import type { EmissaryStatus } from "../status-model.js";
+import { formatDuration } from "../api/duration.js";
+import type { EmissaryStatus } from "../observe/status-model.js";
 
 /** Prints which templates are still pending and on which references (to stderr). */
 export function reportPending(status: EmissaryStatus, write: (s: string) => void): void {

@@ -1,15 +1,15 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Logger } from "pino";
-import { bindTemplate } from "../bind.js";
-import type { ResolvedConfig } from "../config.js";
-import { formatDuration } from "../duration.js";
-import type { ResolvedValue } from "../refs.js";
+import { bindTemplate } from "../templates/bind.js";
+import type { ResolvedConfig } from "../config/resolve.js";
+import { formatDuration } from "../api/duration.js";
+import type { ResolvedValue } from "../api/refs.js";
 import { resolveValues } from "../runner.js";
-import { BackendRegistry } from "../registry.js";
-import { Scheduler } from "../scheduler.js";
-import { SecretStore } from "../store.js";
-import { renderTemplate } from "../template/render.js";
+import { BackendRegistry } from "../sources/registry.js";
+import { Scheduler } from "../sources/scheduler.js";
+import { SecretStore } from "../sources/store.js";
+import { renderTemplate } from "../templates/render.js";
 
 /** `emissary render FILE`: resolve one template and print it to stdout; no write, no command. */
 export async function runRender(file: string, config: ResolvedConfig, logger: Logger): Promise<number> {

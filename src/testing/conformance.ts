@@ -17,9 +17,9 @@
  * ```
  * @packageDocumentation
  */
-import { refKey, type Backend, type FetchContext, type Secret, type SecretRef } from "../backend.js";
-import { classifyError } from "../errors.js";
-import { silentLogger } from "../log.js";
+import { refKey, type Backend, type FetchContext, type Secret, type SecretRef } from "../api/backend.js";
+import { classifyError } from "../api/errors.js";
+import { silentLogger } from "../observe/log.js";
 
 /** What {@link checkBackendConformance} is run against. */
 export interface ConformanceOptions {

@@ -4,4 +4,4 @@
  * @packageDocumentation
  */
 export { checkBackendConformance, assertBackendConformance, type ConformanceOptions, type ConformanceResult } from "./conformance.js";
-export { createMemoryBackend, type MemoryBackend, type MemoryBackendOptions } from "../memory-backend.js";
+export { createMemoryBackend, type MemoryBackend, type MemoryBackendOptions } from "../api/memory-backend.js";

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { ConfigError, createEmissary, createLogger, createMemoryBackend, FatalError, type Emissary, type Logger, type MemoryBackend } from "../../src/index.js";
-import { startStatusServer, type StatusServer } from "../../src/status.js";
+import { startStatusServer, type StatusServer } from "../../src/observe/status-server.js";
 import { canary } from "../helpers/canary.js";
 import { tmpDir, waitFor } from "../helpers/e2e.js";
 

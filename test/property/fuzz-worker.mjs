@@ -16,14 +16,14 @@ import { parentPort, workerData } from "node:worker_threads";
 
 const { group, seed, numRuns, dist, sab } = workerData;
 const load = (p) => import(pathToFileURL(join(dist, p)).href);
-const { RefSyntaxError, parseRef, extractValue } = await load("src/refs.js");
-const { DurationError, parseDuration, formatDuration, toMs } = await load("src/duration.js");
-const { TemplateError, SecretNotFoundError, ConfigError } = await load("src/errors.js");
-const { parseTemplate, parseMode } = await load("src/template/parse.js");
-const { renderTemplate } = await load("src/template/render.js");
-const { splitCommand } = await load("src/split-command.js");
-const { globToRegExp } = await load("src/glob.js");
-const { resolveConfig } = await load("src/config.js");
+const { RefSyntaxError, parseRef, extractValue } = await load("src/api/refs.js");
+const { DurationError, parseDuration, formatDuration, toMs } = await load("src/api/duration.js");
+const { TemplateError, SecretNotFoundError, ConfigError } = await load("src/api/errors.js");
+const { parseTemplate, parseMode } = await load("src/templates/parse.js");
+const { renderTemplate } = await load("src/templates/render.js");
+const { splitCommand } = await load("src/templates/split-command.js");
+const { globToRegExp } = await load("src/config/glob.js");
+const { resolveConfig } = await load("src/config/resolve.js");
 
 const lenView = new Int32Array(sab, 0, 1);
 const bytes = new Uint8Array(sab, 4);

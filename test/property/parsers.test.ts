@@ -47,7 +47,7 @@ function runGroup(group: string, deadlineMs = HANG_DEADLINE_MS): Promise<Outcome
 
 describe("property-based fuzzing: only clean errors, never a crash or a hang", () => {
   it("dist/ is built (npm test builds it first)", () => {
-    expect(existsSync(join(DIST, "src", "template", "parse.js")), 'run "npm run build" first').toBe(true);
+    expect(existsSync(join(DIST, "src", "templates", "parse.js")), 'run "npm run build" first').toBe(true);
   });
 
   it("the watchdog ends a hung worker and names the input it hung on", async () => {

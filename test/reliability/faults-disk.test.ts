@@ -11,8 +11,8 @@
 import { promises as fsp, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { WriteError } from "../../src/errors.js";
-import { writeAtomic, type WriterFsOps } from "../../src/writer.js";
+import { WriteError } from "../../src/api/errors.js";
+import { writeAtomic, type WriterFsOps } from "../../src/output/writer.js";
 import { canary } from "../helpers/canary.js";
 import { spawnEmissary, tmpDir, waitFor, type Daemon } from "../helpers/e2e.js";
 import { mountTmpfs, remount, unmount } from "./helpers/tmpfs.js";

@@ -5,10 +5,10 @@
  * reported, the reference is retried with backoff, and the next answer is used.
  */
 import { describe, expect, it } from "vitest";
-import type { Backend, Secret, SecretRef } from "../../src/backend.js";
-import { silentLogger } from "../../src/log.js";
-import { Scheduler, type FetchOutcome } from "../../src/scheduler.js";
-import { SecretStore } from "../../src/store.js";
+import type { Backend, Secret, SecretRef } from "../../src/api/backend.js";
+import { silentLogger } from "../../src/observe/log.js";
+import { Scheduler, type FetchOutcome } from "../../src/sources/scheduler.js";
+import { SecretStore } from "../../src/sources/store.js";
 import { waitFor } from "../helpers/e2e.js";
 
 const ref: SecretRef = { backend: "stuck", id: "a", options: {} };

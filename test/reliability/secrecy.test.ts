@@ -14,9 +14,9 @@
 import { promises as fsp, chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, watch, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { childEnv } from "../../src/executor.js";
-import { findWritableByOthers } from "../../src/template-dir.js";
-import { writeAtomic, type WriterFsOps } from "../../src/writer.js";
+import { childEnv } from "../../src/output/executor.js";
+import { findWritableByOthers } from "../../src/templates/template-dir.js";
+import { writeAtomic, type WriterFsOps } from "../../src/output/writer.js";
 import { canary } from "../helpers/canary.js";
 import { spawnEmissary, tmpDir, waitFor, type Daemon } from "../helpers/e2e.js";
 import { startHttpSecrets } from "../helpers/http-secrets.js";

@@ -1,0 +1,73 @@
+import type { Logger } from "pino";
+import type { CommandEvent } from "../output/commands.js";
+import type { RunnerEvents } from "../runner.js";
+
+/** A fetch finished (for metrics). Never carries a value. */
+export interface FetchEvent {
+  readonly backend: string;
+  /** The reference key (`backend:id`), never a value. */
+  readonly ref: string;
+  readonly outcome: "ok" | "not_found" | "transient" | "fatal";
+  readonly changed: boolean;
+  readonly durationMs: number;
+}
+
+/** Every event `Emissary.on` delivers, with its payload. */
+export interface EmissaryEvents extends RunnerEvents {
+  /** A reload command finished (or failed, or timed out). */
+  command: CommandEvent;
+  /** A backend fetch finished. */
+  fetch: FetchEvent;
+  /** Templates were (re)loaded. */
+  reload: { templates: number; invalid: number };
+  /** Every template has rendered at least once. */
+  ready: { templates: number };
+}
+
+/** Event name. */
+export type EmissaryEventName = keyof EmissaryEvents;
+/** Listener for an event. */
+export type Listener<K extends EmissaryEventName> = (payload: EmissaryEvents[K]) => void;
+
+/**
+ * A small typed emitter. Unlike node's EventEmitter, an "error" event with no listener does not
+ * throw, and a throwing listener is logged instead of stopping the daemon.
+ */
+export class TypedEmitter {
+  readonly #listeners = new Map<EmissaryEventName, Set<(p: unknown) => void>>();
+  constructor(private readonly logger: () => Logger) {}
+
+  /** Adds a listener. */
+  on<K extends EmissaryEventName>(event: K, fn: Listener<K>): this {
+    let set = this.#listeners.get(event);
+    if (!set) this.#listeners.set(event, (set = new Set()));
+    set.add(fn as (p: unknown) => void);
+    return this;
+  }
+
+  /** Removes a listener. */
+  off<K extends EmissaryEventName>(event: K, fn: Listener<K>): this {
+    this.#listeners.get(event)?.delete(fn as (p: unknown) => void);
+    return this;
+  }
+
+  /** Adds a listener called at most once. */
+  once<K extends EmissaryEventName>(event: K, fn: Listener<K>): this {
+    const wrap: Listener<K> = (p) => {
+      this.off(event, wrap);
+      fn(p);
+    };
+    return this.on(event, wrap);
+  }
+
+  /** Delivers an event to its listeners. */
+  emit<K extends EmissaryEventName>(event: K, payload: EmissaryEvents[K]): void {
+    for (const fn of [...(this.#listeners.get(event) ?? [])]) {
+      try {
+        fn(payload);
+      } catch (err) {
+        this.logger().warn({ event, err: { type: (err as Error)?.name, message: "listener threw" } }, "an event listener threw");
+      }
+    }
+  }
+}

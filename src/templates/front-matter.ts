@@ -1,0 +1,404 @@
+/**
+ * The YAML front matter of a template: split it from the body, parse it with `yaml`, and turn
+ * each key into a typed setting. Positions come from the YAML nodes, so every error points at the
+ * offending key or value in the original file.
+ */
+import { isAlias, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from "yaml";
+import { TemplateError } from "../api/errors.js";
+import { parseDuration } from "../api/duration.js";
+import { parseRef, RefSyntaxError, type RefSpec } from "../api/refs.js";
+import { splitCommand } from "./split-command.js";
+import { excerpt, type SourceFile } from "./source.js";
+
+/** Output escaping applied to every `{{name}}` (never to `{{{name}}}` or `{{&name}}`). */
+export type EscapeMode = "none" | "json" | "html";
+
+/** Quiescence: wait until values have been stable for `minMs`, but no longer than `maxMs` in all. */
+export interface WaitSpec {
+  /** Minimum quiet time. */
+  readonly minMs: number;
+  /** Upper bound on the wait. @defaultValue 4 × minMs (consul-template's rule) */
+  readonly maxMs: number;
+}
+
+/** The settings a front matter gives; absent keys are left for the caller's defaults. */
+export interface FrontMatter {
+  dest: string;
+  destOffset: number;
+  mode?: number;
+  owner?: string | number;
+  group?: string | number;
+  command?: string[];
+  commandText?: string;
+  commandTimeoutMs?: number;
+  wait?: WaitSpec;
+  escape?: EscapeMode;
+  refreshMs?: number;
+  secrets: Map<string, RefSpec>;
+  /** Offset in the file of each secret's declaration (its key). */
+  secretOffsets: Map<string, number>;
+}
+
+/** Where the front matter and the body are in the file. */
+export interface SplitFile {
+  /** The YAML text between the `---` lines. */
+  readonly yaml: string;
+  /** Offset of {@link SplitFile.yaml} in the file. */
+  readonly yamlOffset: number;
+  /** Everything after the closing `---` line. */
+  readonly body: string;
+  /** Offset of {@link SplitFile.body} in the file. */
+  readonly bodyOffset: number;
+}
+
+/** The front-matter keys a template may use. */
+export const FRONT_MATTER_KEYS = [
+  "dest",
+  "mode",
+  "owner",
+  "group",
+  "command",
+  "onrender",
+  "command_timeout",
+  "wait",
+  "escape",
+  "refresh",
+  "secrets",
+] as const;
+
+/** Names a template may declare under `secrets:`. */
+export const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+
+const ESCAPES: readonly EscapeMode[] = ["none", "json", "html"];
+const DELIMITER = /^---[ \t]*\r?$/;
+const FM_FIELD = "front matter";
+
+/**
+ * Splits `---` front matter from the body. The file must start with a `---` line (a UTF-8 BOM
+ * before it is allowed); the front matter ends at the next `---` line.
+ */
+export function splitFrontMatter(src: SourceFile): SplitFile {
+  const text = src.text;
+  const start = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  const lineAt = (from: number): { line: string; next: number } => {
+    const nl = text.indexOf("\n", from);
+    return nl === -1 ? { line: text.slice(from), next: text.length } : { line: text.slice(from, nl), next: nl + 1 };
+  };
+  const first = lineAt(start);
+  if (!DELIMITER.test(first.line)) src.fail("no front matter (--- … ---): a template starts with a --- line", start, FM_FIELD);
+  let pos = first.next;
+  while (pos < text.length) {
+    const l = lineAt(pos);
+    if (DELIMITER.test(l.line)) {
+      return { yaml: text.slice(first.next, pos), yamlOffset: first.next, body: text.slice(l.next), bodyOffset: l.next };
+    }
+    pos = l.next;
+  }
+  return src.fail("is not closed: no second --- line after the first", start, FM_FIELD);
+}
+
+/**
+ * Reads a file mode written as 3 or 4 octal digits: `0400`, `400`, `0o400`, `"0640"`.
+ *
+ * Give `rawSource` (the scalar as written in the file) whenever there is one: YAML reads `0400`
+ * as 400 or as 256 depending on the schema, and only the source text says what the user meant.
+ * Without it a string is read as written and a number by its decimal digits (`400` → `0o400`).
+ *
+ * @returns the mode as a number (`0o640` = 416)
+ * @throws {@link TemplateError} with field `mode` (and no location) when it is not 3 or 4 octal digits
+ */
+export function parseMode(raw: unknown, rawSource?: string): number {
+  let text: string | undefined = rawSource;
+  if (text === undefined) {
+    if (typeof raw === "string") text = raw;
+    else if (typeof raw === "number" && Number.isSafeInteger(raw) && raw >= 0) text = String(raw);
+  }
+  const shown = text !== undefined ? `"${excerpt(text, 20)}"` : typeof raw === "object" ? (raw === null ? "nothing" : "a collection") : `"${excerpt(String(raw), 20)}"`;
+  const m = text === undefined ? null : /^(?:0o)?([0-7]{3,4})$/i.exec(text.trim());
+  if (!m) throw new TemplateError(`must be 3 or 4 octal digits, like 0640 or "0640" (got ${shown})`, { field: "mode" });
+  return parseInt(m[1]!, 8);
+}
+
+/** Reads the YAML front matter. Throws a located {@link TemplateError} on the first problem. */
+export function parseFrontMatter(src: SourceFile, split: SplitFile): FrontMatter {
+  const base = split.yamlOffset;
+  const doc = parseDocument(split.yaml, { prettyErrors: false, uniqueKeys: true, keepSourceTokens: false });
+  const yamlError = doc.errors[0];
+  if (yamlError) {
+    // The message only: a YAML error object carries the source text, which may hold a default value.
+    src.fail(`invalid YAML: ${excerpt(yamlError.message, 120)}`, base + yamlError.pos[0], FM_FIELD);
+  }
+  const at = (node: Node | null | undefined, fallback: number): number => base + (node?.range?.[0] ?? fallback - base);
+  const root = doc.contents;
+  if (!isMap(root)) {
+    const what = root === null || (isScalar(root) && root.value === null) ? "is empty" : "is not a mapping of key: value";
+    src.fail(`${what} (dest: is required)`, at(root, base), FM_FIELD);
+  }
+  const fm: Partial<FrontMatter> & Pick<FrontMatter, "secrets" | "secretOffsets"> = { secrets: new Map(), secretOffsets: new Map() };
+  let commandKey: string | undefined;
+  for (const pair of root.items) {
+    const key = keyOf(src, pair, base);
+    const keyPos = at(pair.key as Node, base);
+    const value = pair.value as Node | null;
+    const valuePos = at(value, keyPos);
+    if (isAlias(value)) src.fail("YAML aliases (*name) are not supported in front matter", valuePos, key);
+    switch (key) {
+      case "dest": {
+        const s = scalarString(value);
+        if (s === undefined || s.trim() === "") src.fail("must be a non-empty path", valuePos, key);
+        fm.dest = s;
+        fm.destOffset = valuePos;
+        break;
+      }
+      case "mode":
+        fm.mode = relocate(src, valuePos, key, () => parseMode(isScalar(value) ? value.value : value, sourceOf(value)));
+        break;
+      case "owner":
+      case "group":
+        fm[key] = parseOwner(src, value, valuePos, key);
+        break;
+      case "command":
+      case "onrender": {
+        if (commandKey !== undefined) {
+          src.fail(`both ${commandKey} and ${key} are given (onrender is the original's name for command): keep one`, keyPos, key);
+        }
+        commandKey = key;
+        Object.assign(fm, parseCommand(src, value, valuePos, key, at));
+        break;
+      }
+      case "command_timeout":
+      case "refresh": {
+        const ms = duration(src, value, valuePos, key);
+        if (ms <= 0) src.fail("must be longer than 0", valuePos, key);
+        if (key === "refresh") fm.refreshMs = ms;
+        else fm.commandTimeoutMs = ms;
+        break;
+      }
+      case "wait":
+        fm.wait = parseWait(src, value, valuePos, at);
+        break;
+      case "escape": {
+        const s = scalarString(value);
+        if (s === undefined || !(ESCAPES as readonly string[]).includes(s)) {
+          src.fail(`must be one of ${ESCAPES.join(", ")} (got ${shownValue(value)})`, valuePos, key);
+        }
+        fm.escape = s as EscapeMode;
+        break;
+      }
+      case "secrets":
+        fm.secrets = parseSecrets(src, value, valuePos, at, fm.secretOffsets);
+        break;
+      default:
+        src.fail(`unknown key "${excerpt(key)}" (expected one of ${FRONT_MATTER_KEYS.join(", ")})`, keyPos, excerpt(key));
+    }
+  }
+  if (fm.dest === undefined) src.fail("is required (the file to write)", at(root, base), "dest");
+  return fm as FrontMatter;
+}
+
+function keyOf(src: SourceFile, pair: Pair, base: number): string {
+  const k = pair.key as Node | null;
+  if (isScalar(k) && (typeof k.value === "string" || typeof k.value === "number")) return String(k.value);
+  return src.fail("keys must be plain names", base + ((k as Node | null)?.range?.[0] ?? 0), FM_FIELD);
+}
+
+/** The scalar as written (yaml keeps it as `source`), for modes and durations. */
+function sourceOf(node: Node | null): string | undefined {
+  if (!isScalar(node)) return undefined;
+  if (typeof node.source === "string") return node.source;
+  return typeof node.value === "string" || typeof node.value === "number" ? String(node.value) : undefined;
+}
+
+function scalarString(node: Node | null): string | undefined {
+  return isScalar(node) && typeof node.value === "string" ? node.value : undefined;
+}
+
+function shownValue(node: Node | null): string {
+  if (node === null || (isScalar(node) && node.value === null)) return "nothing";
+  if (!isScalar(node)) return isSeq(node) ? "a list" : "a mapping";
+  return `"${excerpt(sourceOf(node) ?? String(node.value), 30)}"`;
+}
+
+/** Runs `fn`, re-throwing an unlocated TemplateError (from parseMode) at `offset`. */
+function relocate<T>(src: SourceFile, offset: number, field: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof TemplateError) src.fail(err.reason, offset, field);
+    throw err;
+  }
+}
+
+function duration(src: SourceFile, node: Node | null, offset: number, field: string): number {
+  const text = isScalar(node) ? sourceOf(node) : undefined;
+  if (text === undefined || text.trim() === "") src.fail(`must be a duration like 30s or 1m30s (got ${shownValue(node)})`, offset, field);
+  try {
+    return parseDuration(text);
+  } catch (err) {
+    return src.fail((err as Error).message, offset, field);
+  }
+}
+
+function parseOwner(src: SourceFile, node: Node | null, offset: number, field: string): string | number {
+  const v = isScalar(node) ? node.value : undefined;
+  if (typeof v === "number") {
+    if (!Number.isSafeInteger(v) || v < 0 || v > 0xfffffffe) src.fail(`must be a name or a numeric id (got ${shownValue(node)})`, offset, field);
+    return v;
+  }
+  if (typeof v !== "string" || !/^[^\s:]+$/.test(v)) src.fail(`must be a name or a numeric id (got ${shownValue(node)})`, offset, field);
+  // A quoted "1000" is an id, as it would be on a command line.
+  return /^\d+$/.test(v) && Number(v) <= 0xfffffffe ? Number(v) : v;
+}
+
+/** Maps a YAML node to its offset in the file, or `fallback` when it has none. */
+type At = (node: Node | null | undefined, fallback: number) => number;
+
+function parseCommand(src: SourceFile, node: Node | null, offset: number, field: string, at: At): { command: string[]; commandText: string } {
+  if (isScalar(node) && typeof node.value === "string") {
+    const text = node.value.trim();
+    if (text === "") src.fail("is empty", offset, field);
+    try {
+      return { command: splitCommand(text), commandText: text };
+    } catch (err) {
+      return src.fail((err as Error).message, offset, field);
+    }
+  }
+  if (isSeq(node)) {
+    const argv = node.items.map((item, i) => {
+      const n = item as Node | null;
+      const pos = at(n, offset);
+      if (!isScalar(n) || n.value === null || typeof n.value === "object") src.fail(`item ${i + 1} must be a string`, pos, field);
+      return typeof n.value === "string" ? n.value : (sourceOf(n) ?? String(n.value));
+    });
+    if (argv.length === 0 || argv[0] === "") src.fail("is empty", offset, field);
+    const commandText = argv.map((a) => (a === "" || /[\s"'\\$`]/.test(a) ? JSON.stringify(a) : a)).join(" ");
+    return { command: argv, commandText };
+  }
+  return src.fail(`must be a string or a list of strings (got ${shownValue(node)})`, offset, field);
+}
+
+function parseWait(src: SourceFile, node: Node | null, offset: number, at: At): WaitSpec {
+  const field = "wait";
+  if (isScalar(node)) {
+    const text = sourceOf(node) ?? "";
+    const colon = text.indexOf(":");
+    if (colon !== -1) {
+      // consul-template's "min:max" string form.
+      return checkWait(src, durationText(src, text.slice(0, colon), offset, field), durationText(src, text.slice(colon + 1), offset, field), offset);
+    }
+    const min = duration(src, node, offset, field);
+    return { minMs: min, maxMs: 4 * min };
+  }
+  if (isMap(node)) {
+    let min: number | undefined;
+    let max: number | undefined;
+    for (const pair of (node as YAMLMap).items) {
+      const k = isScalar(pair.key) ? String((pair.key as Scalar).value) : "";
+      const v = pair.value as Node | null;
+      const pos = at(v, at(pair.key as Node | null, offset));
+      if (k === "min") min = duration(src, v, pos, "wait.min");
+      else if (k === "max") max = duration(src, v, pos, "wait.max");
+      else src.fail(`unknown key "${excerpt(k)}" under wait (expected min, max)`, pos, "wait");
+    }
+    if (min === undefined) src.fail("needs min (e.g. {min: 2s, max: 10s})", offset, field);
+    return checkWait(src, min, max ?? 4 * min, offset);
+  }
+  return src.fail(`must be a duration (2s) or {min, max} (got ${shownValue(node)})`, offset, field);
+}
+
+function durationText(src: SourceFile, text: string, offset: number, field: string): number {
+  try {
+    return parseDuration(text);
+  } catch (err) {
+    return src.fail((err as Error).message, offset, field);
+  }
+}
+
+function checkWait(src: SourceFile, minMs: number, maxMs: number, offset: number): WaitSpec {
+  if (maxMs < minMs) src.fail("max must not be shorter than min", offset, "wait");
+  return { minMs, maxMs };
+}
+
+const REF_OPTION = /^[A-Za-z][A-Za-z0-9_-]*$/;
+
+function parseSecrets(
+  src: SourceFile,
+  node: Node | null,
+  offset: number,
+  at: At,
+  offsets: Map<string, number>,
+): Map<string, RefSpec> {
+  const out = new Map<string, RefSpec>();
+  if (node === null || (isScalar(node) && node.value === null)) return out;
+  if (!isMap(node)) src.fail(`must be a mapping of name: reference (got ${shownValue(node)})`, offset, "secrets");
+  for (const pair of node.items) {
+    const k = pair.key as Node | null;
+    const keyPos = at(k, offset);
+    const name = isScalar(k) ? String(k.value) : "";
+    if (!SECRET_NAME.test(name)) {
+      src.fail(`bad secret name "${excerpt(name)}": letters, digits, _ and -, not starting with a digit or -`, keyPos, "secrets");
+    }
+    const field = `secrets.${name}`;
+    const value = pair.value as Node | null;
+    const valuePos = at(value, keyPos);
+    out.set(name, parseSecret(src, value, valuePos, field, at));
+    offsets.set(name, keyPos);
+  }
+  return out;
+}
+
+function parseSecret(
+  src: SourceFile,
+  node: Node | null,
+  offset: number,
+  field: string,
+  at: At,
+): RefSpec {
+  const toRef = (text: string, pos: number, f: string, extra: Parameters<typeof parseRef>[1] = {}): RefSpec => {
+    try {
+      return parseRef(text, extra);
+    } catch (err) {
+      if (err instanceof RefSyntaxError) src.fail(err.reason, pos, f, err);
+      throw err;
+    }
+  };
+  if (isScalar(node) && typeof node.value === "string") return toRef(node.value, offset, field);
+  if (!isMap(node)) {
+    return src.fail(`must be a reference BACKEND:ID[#FIELD] or a mapping with ref: (got ${shownValue(node)})`, offset, field);
+  }
+  let ref: { text: string; pos: number } | undefined;
+  let trim: boolean | undefined;
+  let dflt: string | undefined;
+  const options: Record<string, string | number | boolean> = {};
+  for (const pair of node.items) {
+    const k = pair.key as Node | null;
+    const key = isScalar(k) ? String(k.value) : "";
+    const v = pair.value as Node | null;
+    const pos = at(v, at(k, offset));
+    const sub = `${field}.${excerpt(key)}`;
+    if (isAlias(v)) src.fail("YAML aliases (*name) are not supported in front matter", pos, sub);
+    if (key === "ref") {
+      if (!isScalar(v) || typeof v.value !== "string") src.fail(`must be a reference BACKEND:ID[#FIELD] (got ${shownValue(v)})`, pos, sub);
+      ref = { text: v.value, pos };
+    } else if (key === "trim") {
+      if (!isScalar(v) || typeof v.value !== "boolean") src.fail(`must be true or false (got ${shownValue(v)})`, pos, sub);
+      trim = v.value;
+    } else if (key === "default") {
+      // Never quote a default in an error: it may be a real value.
+      if (!isScalar(v) || v.value === null || typeof v.value === "object") src.fail('must be a string (write default: "" for empty)', pos, sub);
+      dflt = typeof v.value === "string" ? v.value : (sourceOf(v) ?? String(v.value));
+    } else {
+      if (!REF_OPTION.test(key)) src.fail(`bad option name "${excerpt(key)}"`, at(k, offset), field);
+      if (!isScalar(v) || v.value === null || !["string", "number", "boolean"].includes(typeof v.value)) {
+        src.fail(`must be a string, number or boolean (got ${shownValue(v)})`, pos, sub);
+      }
+      options[key] = v.value as string | number | boolean;
+    }
+  }
+  if (ref === undefined) src.fail("the long form needs ref: BACKEND:ID[#FIELD]", offset, field);
+  return toRef(ref.text, ref.pos, `${field}.ref`, {
+    options,
+    ...(trim !== undefined ? { trim } : {}),
+    ...(dflt !== undefined ? { default: dflt } : {}),
+  });
+}
