@@ -13,8 +13,8 @@
  * The SDK is imported on first use. See docs/awssm.md for the IAM policy and the request arithmetic.
  * @packageDocumentation
  */
-import type { Backend, BackendFactoryContext, Secret } from "../src/index.js";
-import { FatalError, refKey, safeError } from "../src/index.js";
+import type { Backend, BackendFactoryContext, Secret } from "../src/api/index.js";
+import { FatalError, refKey, safeError } from "../src/api/index.js";
 import { createSecretsApi, type SecretsApi } from "./awssm/client.js";
 import { endpointForLog, parseAwsSmConfig, type AwsSmSettings } from "./awssm/config.js";
 import { AwsSmFetcher, type FetchCounts } from "./awssm/fetcher.js";

@@ -3,7 +3,7 @@
  * Everything else (credentials, profile files, instance metadata) is left to the AWS SDK's
  * default chains.
  */
-import { ConfigError, toMs } from "../../src/index.js";
+import { ConfigError, toMs } from "../../src/api/index.js";
 
 /** Validated settings of the awssm backend. */
 export interface AwsSmSettings {

@@ -6,7 +6,7 @@
  * name, the HTTP status, the request id and the service's short message, which for the read
  * operations used here never contains a secret value.
  */
-import { FatalError, SecretNotFoundError, TransientError } from "../../src/index.js";
+import { FatalError, SecretNotFoundError, TransientError } from "../../src/api/index.js";
 
 /** What the scheduler does with an AWS error. */
 export type AwsErrorClass = "not_found" | "transient" | "fatal";

@@ -11,8 +11,8 @@
  * So a secret costs one request per refresh however many templates name it, and the value only
  * crosses the wire when it changed.
  */
-import type { Logger, Secret, SecretRef } from "../../src/index.js";
-import { FatalError, SecretNotFoundError, refKey } from "../../src/index.js";
+import type { Logger, Secret, SecretRef } from "../../src/api/index.js";
+import { FatalError, SecretNotFoundError, refKey } from "../../src/api/index.js";
 import type { DescribeResult, SecretsApi, ValueResult } from "./client.js";
 import { awsErrorFacts, fromAwsError, fromBatchError } from "./errors.js";
 import { batchable, planRef, sameSecret, toResult, type AwsSmRef } from "./refs.js";

@@ -11,7 +11,7 @@ import { constants, promises as fsp } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 import { ConfigError, WriteError } from "../api/errors.js";
-import type { Logger } from "../observe/log.js";
+import type { Logger } from "../api/log.js";
 
 /** What {@link writeAtomic} is asked to do. */
 export interface WriteRequest {

@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { Backend, BackendFactory } from "../api/backend.js";
 import type { BackendSettings } from "../config/resolve.js";
 import { ConfigError } from "../api/errors.js";
-import { safeError } from "../observe/log.js";
+import { safeError } from "../api/log.js";
 
 type BuiltinLoader = () => Promise<{ default: BackendFactory }>;
 
