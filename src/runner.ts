@@ -4,6 +4,7 @@ import { resolveValues, type LastCommand, type TemplateEntry } from "./templates
 import type { CommandJob, CommandQueue } from "./output/commands.js";
 import { TemplateError, WriteError } from "./api/errors.js";
 import { safeError } from "./api/log.js";
+import { clearLongTimeout, setLongTimeout } from "./api/timer.js";
 import type { SecretStore } from "./sources/store.js";
 import type { Template } from "./templates/parse.js";
 import { renderTemplate } from "./templates/render.js";
@@ -97,7 +98,7 @@ export class Runner {
     const keep = new Set(entries);
     for (const old of this.#entries) {
       if (!keep.has(old)) {
-        if (old.retryTimer) clearTimeout(old.retryTimer);
+        clearLongTimeout(old.retryTimer);
         this.#quiet.forget(old.file);
       }
     }
@@ -123,7 +124,7 @@ export class Runner {
   stop(): void {
     this.#stopped = true;
     this.#quiet.stop();
-    for (const e of this.#entries) if (e.retryTimer) clearTimeout(e.retryTimer);
+    for (const e of this.#entries) clearLongTimeout(e.retryTimer);
   }
 
   /** Queues a pass on the next tick (many changes in one tick make one pass). */
@@ -213,7 +214,7 @@ export class Runner {
       e.state = "rendered";
       delete e.lastError;
       if (e.retryTimer) {
-        clearTimeout(e.retryTimer);
+        clearLongTimeout(e.retryTimer);
         delete e.retryTimer;
       }
       this.#opts.emit("render", { template: e.file, dest: t.dest, changed: res.changed });
@@ -247,14 +248,17 @@ export class Runner {
       e.failed = true;
       return;
     }
-    if (e.retryTimer) clearTimeout(e.retryTimer);
-    e.retryTimer = setTimeout(() => {
-      delete e.retryTimer;
-      delete e.owner;
-      e.dirty = true;
-      this.schedulePass();
-    }, this.#opts.retryMs);
-    e.retryTimer.unref?.();
+    clearLongTimeout(e.retryTimer);
+    e.retryTimer = setLongTimeout(
+      () => {
+        delete e.retryTimer;
+        delete e.owner;
+        e.dirty = true;
+        this.schedulePass();
+      },
+      this.#opts.retryMs,
+      { unref: true },
+    );
   }
 
   /**

@@ -17,7 +17,7 @@
  * The token and the AppRole ids never reach a log line or an error message: every Vault error
  * string is passed through {@link TokenManager.redact}.
  */
-import { FatalError, TransientError, formatDuration, safeError, type Logger } from "../../src/api/index.js";
+import { FatalError, TransientError, clearLongTimeout, formatDuration, safeError, setLongTimeout, type LongTimeout, type Logger } from "../../src/api/index.js";
 import type { AwsCredentialSource } from "./aws-iam.js";
 import { vaultErrors, type VaultClient, type VaultResponse } from "./client.js";
 import type { VaultAuthConfig } from "./config.js";
@@ -76,7 +76,7 @@ export class TokenManager {
   readonly #secrets = new Set<string>();
   #state?: State;
   #pending?: Promise<State>;
-  #timer?: NodeJS.Timeout;
+  #timer?: LongTimeout;
   #closed = false;
   #gen = 0;
   #renewFailures = 0;
@@ -104,7 +104,7 @@ export class TokenManager {
   }
 
   /** The pending renewal/login timer, for tests (it is always unref'd). */
-  get timer(): NodeJS.Timeout | undefined {
+  get timer(): LongTimeout | undefined {
     return this.#timer;
   }
 
@@ -161,7 +161,7 @@ export class TokenManager {
   /** Stops renewing. The token is not revoked: a Vault Agent or another emissary may share it. */
   close(): void {
     this.#closed = true;
-    clearTimeout(this.#timer);
+    clearLongTimeout(this.#timer);
     this.#timer = undefined;
   }
 
@@ -302,14 +302,18 @@ export class TokenManager {
   }
 
   #schedule(fn: () => Promise<void>, delayMs: number): void {
-    clearTimeout(this.#timer);
+    clearLongTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#closed) return;
-    const t = setTimeout(() => {
-      if (this.#timer === t) this.#timer = undefined;
-      fn().catch((err: unknown) => this.#o.logger.warn({ err: safeError(err) }, "vault: token upkeep failed"));
-    }, Math.max(0, delayMs));
-    t.unref();
+    // A token TTL can pass Node's 24.8-day timer limit (e.g. a 768h token renewed at 2/3).
+    const t = setLongTimeout(
+      () => {
+        if (this.#timer === t) this.#timer = undefined;
+        fn().catch((err: unknown) => this.#o.logger.warn({ err: safeError(err) }, "vault: token upkeep failed"));
+      },
+      Math.max(0, delayMs),
+      { unref: true },
+    );
     this.#timer = t;
   }
 
@@ -317,7 +321,7 @@ export class TokenManager {
   #planNext(s: State): void {
     if (this.#state !== s) return;
     if (!s.ttlMs) {
-      clearTimeout(this.#timer);
+      clearLongTimeout(this.#timer);
       this.#timer = undefined;
       return;
     }

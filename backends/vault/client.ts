@@ -13,7 +13,7 @@
  */
 import http from "node:http";
 import https from "node:https";
-import { FatalError, SecretNotFoundError, TransientError, readFailure, readRegularFile } from "../../src/api/index.js";
+import { FatalError, SecretNotFoundError, TransientError, clearLongTimeout, readFailure, readRegularFile, setLongTimeout } from "../../src/api/index.js";
 import type { VaultSettings } from "./config.js";
 
 /** A Vault response body (the parts emissary reads). */
@@ -199,7 +199,7 @@ export class VaultClient {
       const finish = (err: Error | undefined, value?: { status: number; headers: http.IncomingHttpHeaders; text: string }): void => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
+        clearLongTimeout(timer);
         req.signal?.removeEventListener("abort", onAbort);
         if (err) reject(err);
         else resolve(value!);
@@ -221,11 +221,14 @@ export class VaultClient {
       });
       // Listen first: destroy() below emits "error", which must never go unhandled.
       r.on("error", (err) => finish(this.#networkError(err, what)));
-      const timer = setTimeout(() => {
-        r.destroy();
-        finish(new TransientError(`${what}: no response within ${Math.round(this.#settings.timeoutMs / 1000)}s`));
-      }, this.#settings.timeoutMs);
-      timer.unref();
+      const timer = setLongTimeout(
+        () => {
+          r.destroy();
+          finish(new TransientError(`${what}: no response within ${Math.round(this.#settings.timeoutMs / 1000)}s`));
+        },
+        this.#settings.timeoutMs,
+        { unref: true },
+      );
       const onAbort = (): void => {
         r.destroy();
         const reason: unknown = req.signal?.reason;

@@ -24,4 +24,5 @@ export { parseRef, extractValue, parsePointer, INTENTIONALLY_EMPTY, RefSyntaxErr
 export { safeError, silentLogger, LOG_LEVELS, LOG_FORMATS, type LogLevel, type LogFormat, type SafeError, type Logger } from "./log.js";
 export { contentVersion, rejectUnknownKeys, rejectUnknownOptions } from "./backend-helpers.js";
 export { createMemoryBackend, type MemoryBackend, type MemoryBackendOptions } from "./memory-backend.js";
+export { setLongTimeout, clearLongTimeout, sleep, MAX_TIMER_MS, type LongTimeout, type LongTimeoutOptions } from "./timer.js";
 export { readRegularFile, readRegularFileSync, readFailure, READ_MAX_BYTES, type SafeReadOptions } from "./safe-read.js";

@@ -1,9 +1,9 @@
 import type { Logger } from "pino";
 import type { FlagValues, ResolvedConfig } from "../config/resolve.js";
 import { createEmissary, type Emissary } from "../emissary.js";
-import { formatDuration } from "../api/duration.js";
 import { safeError } from "../api/log.js";
 import type { StatusServer } from "../observe/status-server.js";
+import { startupDelay } from "./startup-delay.js";
 
 /** Options for {@link runDaemon}. */
 export interface DaemonOptions {
@@ -22,7 +22,7 @@ export async function runDaemon({ config, logger, flags }: DaemonOptions): Promi
   let emissary: Emissary | undefined;
   let status: StatusServer | undefined;
   let stopping: Promise<number> | undefined;
-  let wake: (() => void) | undefined;
+  const delayAbort = new AbortController();
   let done: (code: number) => void = () => undefined;
   const finished = new Promise<number>((r) => (done = r));
 
@@ -34,7 +34,7 @@ export async function runDaemon({ config, logger, flags }: DaemonOptions): Promi
       return;
     }
     logger.info({ signal }, "stopping gracefully");
-    wake?.();
+    delayAbort.abort();
     stopping = (async () => {
       // Stop emissary first so /healthz answers 503 while it winds down, then close the server.
       await emissary?.stop();
@@ -59,18 +59,7 @@ export async function runDaemon({ config, logger, flags }: DaemonOptions): Promi
   process.on("unhandledRejection", onUncaught);
 
   try {
-    if (config.startupDelayMs > 0) {
-      logger.info({ delay: formatDuration(config.startupDelayMs) }, "startup delay");
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, config.startupDelayMs);
-        wake = () => {
-          clearTimeout(t);
-          r();
-        };
-      });
-      wake = undefined;
-      if (stopping) return await finished;
-    }
+    if (!(await startupDelay(config.startupDelayMs, logger, delayAbort.signal)) || stopping) return await finished;
     emissary = await createEmissary({ resolved: config, logger, ...(flags ? { flags } : {}) });
     if (config.statusAddr) {
       // Loaded only when asked for: prom-client costs ~10 MB of RSS on every machine otherwise.

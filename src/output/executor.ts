@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
+import { clearLongTimeout, setLongTimeout, type LongTimeout } from "../api/timer.js";
 
 export { splitCommand, toArgv, type CommandSpec } from "./split-command.js";
 
@@ -123,8 +124,6 @@ class Tail {
 
 /** How long to wait for stdout/stderr to close after the process exited (orphans may hold them). */
 const PIPE_GRACE_MS = 1000;
-/** setTimeout overflows past this and fires at once. */
-const MAX_TIMER_MS = 2_147_483_647;
 
 function killGroup(child: ChildProcess, sig: NodeJS.Signals): void {
   const pid = child.pid;
@@ -194,8 +193,8 @@ export async function runCommand(opts: RunOptions): Promise<CommandResult> {
     let spawnError: string | undefined;
     let exited: { code: number | null; signal: NodeJS.Signals | null; at: number } | undefined;
     let openPipes = 2;
-    let timer: NodeJS.Timeout | undefined;
-    let killTimer: NodeJS.Timeout | undefined;
+    let timer: LongTimeout | undefined;
+    let killTimer: LongTimeout | undefined;
     let graceTimer: NodeJS.Timeout | undefined;
     let done = false;
 
@@ -217,7 +216,7 @@ export async function runCommand(opts: RunOptions): Promise<CommandResult> {
     const terminate = (): void => {
       if (exited || killTimer) return;
       killGroup(child, "SIGTERM");
-      killTimer = setTimeout(() => killGroup(child, "SIGKILL"), Math.min(opts.killAfterMs ?? 5000, MAX_TIMER_MS));
+      killTimer = setLongTimeout(() => killGroup(child, "SIGKILL"), opts.killAfterMs ?? 5000);
     };
     const onAbort = (): void => {
       aborted = true;
@@ -225,17 +224,17 @@ export async function runCommand(opts: RunOptions): Promise<CommandResult> {
     };
 
     if (Number.isFinite(opts.timeoutMs) && opts.timeoutMs > 0) {
-      timer = setTimeout(() => {
+      timer = setLongTimeout(() => {
         timedOut = true;
         terminate();
-      }, Math.min(opts.timeoutMs, MAX_TIMER_MS));
+      }, opts.timeoutMs);
     }
     opts.signal?.addEventListener("abort", onAbort, { once: true });
 
     function finish(): void {
       if (done) return;
       done = true;
-      clearTimeout(timer);
+      clearLongTimeout(timer);
       clearTimeout(graceTimer);
       // The SIGKILL escalation keeps running after the leader exits: grandchildren that
       // ignored SIGTERM are still in the group. It must not keep emissary alive, though.
@@ -282,7 +281,7 @@ export async function runCommand(opts: RunOptions): Promise<CommandResult> {
     });
     child.once("exit", (code, signal) => {
       exited = { code, signal, at: performance.now() };
-      clearTimeout(timer);
+      clearLongTimeout(timer);
       maybeFinish();
     });
   });

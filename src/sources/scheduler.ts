@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { refKey, type Backend, type Secret, type SecretRef } from "../api/backend.js";
 import { formatDuration } from "../api/duration.js";
+import { clearLongTimeout, setLongTimeout, type LongTimeout } from "../api/timer.js";
 import { classifyError, TransientError, type ErrorClass } from "../api/errors.js";
 import { backoff, jitter, type Random } from "./jitter.js";
 import { safeError } from "../api/log.js";
@@ -55,7 +56,7 @@ interface Entry {
   /** Descriptive names of the reference as written, for logs. */
   label: string;
   refreshMs: number;
-  timer?: NodeJS.Timeout;
+  timer?: LongTimeout;
   inFlight: boolean;
   /** A trigger arrived during a fetch: fetch again right after. */
   again: boolean;
@@ -152,7 +153,7 @@ export class Scheduler {
     if (!e) return;
     e.released = true;
     this.#entries.delete(key);
-    if (e.timer) clearTimeout(e.timer);
+    clearLongTimeout(e.timer);
     e.abort.abort();
     try {
       e.unwatch?.();
@@ -173,20 +174,22 @@ export class Scheduler {
   }
 
   #schedule(e: Entry, delayMs: number): void {
-    if (e.timer) clearTimeout(e.timer);
+    clearLongTimeout(e.timer);
     if (this.#stopped || e.released) return;
-    // Node timers overflow past 2^31-1 ms (~24.8 days); cap long refreshes.
-    const delay = Math.min(Math.max(0, delayMs), 2 ** 31 - 1);
-    e.timer = setTimeout(() => {
-      e.timer = undefined;
-      this.#enqueue(e);
-    }, delay);
-    e.timer.unref?.();
+    // A long timer: refresh and retry intervals past Node's 24.8-day limit are honoured exactly.
+    e.timer = setLongTimeout(
+      () => {
+        e.timer = undefined;
+        this.#enqueue(e);
+      },
+      Math.max(0, delayMs),
+      { unref: true },
+    );
   }
 
   #enqueue(e: Entry): void {
     if (e.timer) {
-      clearTimeout(e.timer);
+      clearLongTimeout(e.timer);
       e.timer = undefined;
     }
     let set = this.#due.get(e.backend);

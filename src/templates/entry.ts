@@ -7,6 +7,7 @@ import type { Backend, SecretRef } from "../api/backend.js";
 import { extractValue, type RefSpec, type ResolvedValue } from "../api/refs.js";
 import type { SecretStore } from "../sources/store.js";
 import type { Template } from "./parse.js";
+import type { LongTimeout } from "../api/timer.js";
 
 /** A declared secret of a template, bound to the store key it is fetched under. */
 export interface Binding {
@@ -50,7 +51,7 @@ export interface TemplateEntry {
   dirty: boolean;
   /** A write failed in `once` mode or the template is invalid: it will not succeed without a change. */
   failed: boolean;
-  retryTimer?: NodeJS.Timeout;
+  retryTimer?: LongTimeout;
   owner?: { uid?: number; gid?: number };
   /** Why the template is invalid. */
   error?: Error;
