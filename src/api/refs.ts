@@ -77,10 +77,15 @@ export function parseRef(text: string, extra: { options?: Record<string, string 
   return spec;
 }
 
-/** A resolved value as a template sees it. */
+/**
+ * A resolved value as a template sees it: text; a JSON object or array (`data`, with `text` its
+ * JSON); or a JSON scalar picked by `#field` (`false`, `0`, `null`…), which keeps its type so a
+ * section treats it as mustache treats that JSON value, while `{{name}}` renders `text`.
+ */
 export type ResolvedValue =
   | { readonly kind: "text"; readonly text: string }
-  | { readonly kind: "object"; readonly text: string; readonly data: Record<string, unknown> | unknown[] };
+  | { readonly kind: "object"; readonly text: string; readonly data: Record<string, unknown> | unknown[] }
+  | { readonly kind: "json"; readonly text: string; readonly data: boolean | number | null };
 
 function parseStructured(secret: Secret): unknown {
   if (secret.data !== undefined) return secret.data;
@@ -112,8 +117,9 @@ export function extractValue(spec: RefSpec, secret: Secret): ResolvedValue {
       throw new SecretNotFoundError(`${spec.text}: the secret is not a JSON object, so it has no field "${fieldLabel(spec.field)}"`);
     }
     picked = spec.field.kind === "key" ? lookupKey(data, spec.field.key) : lookupPointer(data, spec.field.tokens);
-    if (picked === undefined || picked === null) throw new SecretNotFoundError(`${spec.text}: field "${fieldLabel(spec.field)}" is not in the secret`);
-    text = typeof picked === "string" ? picked : JSON.stringify(picked);
+    // A field that is there with the value null is a value (falsy in a section), not a missing field.
+    if (picked === undefined) throw new SecretNotFoundError(`${spec.text}: field "${fieldLabel(spec.field)}" is not in the secret`);
+    text = typeof picked === "string" ? picked : (JSON.stringify(picked) ?? "");
   } else {
     text = secret.value;
     picked = parseStructured(secret);
@@ -122,6 +128,9 @@ export function extractValue(spec: RefSpec, secret: Secret): ResolvedValue {
   if (isEmpty(text)) throw new SecretNotFoundError(`${spec.text}: the value is empty or "${INTENTIONALLY_EMPTY}"`);
   if (picked !== null && typeof picked === "object") {
     return { kind: "object", text, data: picked as Record<string, unknown> };
+  }
+  if (spec.field && (picked === null || typeof picked === "boolean" || (typeof picked === "number" && Number.isFinite(picked)))) {
+    return { kind: "json", text, data: picked };
   }
   return { kind: "text", text };
 }

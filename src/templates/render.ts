@@ -31,8 +31,24 @@ const ESCAPERS: Readonly<Record<EscapeMode, (value: unknown) => string>> = {
   html: escapeHtml,
 };
 
+/**
+ * mustache.js, except that a JSON `null` interpolates as `null` (its JSON text), as `false` and
+ * `0` do, instead of the empty string: a value that is there renders as what it is. Sections are
+ * untouched: `false`, `null`, `0` and `[]` are falsy there, as mustache treats those JSON values.
+ */
+class JsonWriter extends Mustache.Writer {
+  override escapedValue(token: string[], context: Mustache.Context, config?: Mustache.RenderOptions): string {
+    if (context.lookup(token[1]!) === null) return config?.escape ? config.escape("null") : "null";
+    return super.escapedValue(token, context, config);
+  }
+  override unescapedValue(token: string[], context: Mustache.Context): string {
+    if (context.lookup(token[1]!) === null) return "null";
+    return super.unescapedValue(token, context);
+  }
+}
+
 // renderTokens never touches the Writer's template cache, so one Writer serves every render.
-const writer = new Mustache.Writer();
+const writer = new JsonWriter();
 
 /**
  * Names the template uses that have no value yet, in declaration order. A template renders only
@@ -49,7 +65,9 @@ export function missingNames(t: Template, values: ReadonlyMap<string, ResolvedVa
  *
  * A text value renders as itself. A JSON object value renders whole as its original text
  * (`{{tls}}`), by field (`{{tls.ca}}`), or as a section (`{{#tls}}…{{/tls}}`); a nested object or
- * array renders as its JSON. `{{name}}` is escaped per {@link Template.escape}; `{{{name}}}` and
+ * array renders as its JSON. JSON types are kept: a `#field` or nested name whose value is
+ * `false`, `null`, `0` or `[]` is falsy in a section and an inverted section, and interpolates as
+ * its JSON text (`false`, `null`, `0`, `[]`). `{{name}}` is escaped per {@link Template.escape}; `{{{name}}}` and
  * `{{&name}}` never are.
  *
  * @throws {@link TemplateError} when a used name has no value (call {@link missingNames} first);
@@ -71,6 +89,8 @@ export function renderTemplate(t: Template, values: ReadonlyMap<string, Resolved
 
 function toView(v: ResolvedValue): unknown {
   if (v.kind === "text") return v.text;
+  // JSON scalars keep their type: `{{#enabled}}` is falsy for false, and `{{enabled}}` renders "false".
+  if (v.kind === "json") return v.data;
   return copy(v.data, v.text, new Set());
 }
 
