@@ -10,6 +10,7 @@ import type { Template } from "./templates/parse.js";
 import { renderTemplate } from "./templates/render.js";
 import { resolveOwner, writeAtomic } from "./output/writer.js";
 import { Quiescence } from "./output/quiescence.js";
+import { valueTexts } from "./output/mask.js";
 
 /** How many templates of one pass are rendered and written at the same time. */
 export const WRITE_CONCURRENCY = 16;
@@ -167,8 +168,10 @@ export class Runner {
         if (!job) continue;
         const key = JSON.stringify(job.argv);
         const same = jobs.get(key);
-        if (same) same.templates.push(ready[i]!.e.file);
-        else jobs.set(key, job);
+        if (same) {
+          same.templates.push(ready[i]!.e.file);
+          jobs.set(key, { ...same, mask: [...(same.mask ?? []), ...(job.mask ?? [])] });
+        } else jobs.set(key, job);
       }
     } finally {
       this.#passRunning = false;
@@ -232,7 +235,9 @@ export class Runner {
       // One line per write, naming the command's outcome: it is logged when the command finishes.
       const waiting = this.#awaitingCommand.get(e.file);
       this.#awaitingCommand.set(e.file, { log, fields, command: t.command[0]!, writes: (waiting?.writes ?? 0) + 1 });
-      return { argv: t.command, timeoutMs: t.commandTimeoutMs, templates: [e.file] };
+      // The values rendered: masked out of whatever the command prints before it is logged.
+      const mask = [...values.values()].flatMap(valueTexts);
+      return { argv: t.command, timeoutMs: t.commandTimeoutMs, templates: [e.file], mask };
     } catch (err) {
       this.#fail(e, log, err instanceof Error ? err : new Error(String(err)), true);
       return undefined;

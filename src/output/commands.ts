@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import { childEnv, runCommand, type CommandResult } from "./executor.js";
+import { maskOutput, secretForms } from "./mask.js";
 
 /** A command to run after a write. */
 export interface CommandJob {
@@ -7,6 +8,11 @@ export interface CommandJob {
   readonly timeoutMs: number;
   /** Template files whose writes asked for it, in template order. */
   readonly templates: string[];
+  /**
+   * The secret values those templates rendered with: masked out of the command's output before
+   * it is logged, at any level.
+   */
+  readonly mask?: readonly string[];
 }
 
 /** What a finished command reports. */
@@ -55,7 +61,7 @@ export class CommandQueue {
       const queued = this.#queue.find((q) => q.key === key);
       if (queued) {
         for (const t of job.templates) if (!queued.job.templates.includes(t)) queued.job.templates.push(t);
-        queued.job = { ...queued.job, timeoutMs: Math.max(queued.job.timeoutMs, job.timeoutMs) };
+        queued.job = { ...queued.job, timeoutMs: Math.max(queued.job.timeoutMs, job.timeoutMs), mask: [...(queued.job.mask ?? []), ...(job.mask ?? [])] };
         continue;
       }
       this.#queue.push({ key, job: { ...job, templates: [...job.templates] } });
@@ -91,15 +97,19 @@ export class CommandQueue {
           signal: this.#abort.signal,
           ...(this.#opts.cwd ? { cwd: this.#opts.cwd } : {}),
         });
+        // What the command printed may include secrets: every value its templates rendered with is
+        // masked first — before the tail is cut, so no cut leaves half a secret — for the log line
+        // and for listeners of the "command" event alike.
+        const outputTail = result.outputTail ? maskOutput(result.outputTail, secretForms(job.mask ?? [])) : "";
         const fields = { exitCode: result.exitCode, signal: result.signal, durationMs: Math.round(result.durationMs), timedOut: result.timedOut };
         // The per-write line (runner) reports the outcome at info; this one is for debugging.
         if (result.ok) log.debug(fields, "command finished");
         else {
           log.warn({ ...fields, reason: result.error }, result.timedOut ? "command timed out and was killed" : "command failed");
-          // What the command printed may include secrets: only at debug, which is off by default.
-          if (result.outputTail) log.debug({ outputTail: tail(result.outputTail) }, "output of the failed command");
+          // Masked, and at debug (off by default) all the same.
+          if (outputTail) log.debug({ outputTail: tail(outputTail) }, "output of the failed command");
         }
-        this.#opts.onDone({ ...result, command: job.argv, templates: job.templates });
+        this.#opts.onDone({ ...result, outputTail, command: job.argv, templates: job.templates });
       }
     } finally {
       this.#running = false;
