@@ -40,7 +40,7 @@ import { certLogin, jwtLogin, type FakeCertRole, type FakeJwtRole } from "./vaul
 import { FakeVaultLeases } from "./vault-leases.js";
 import { FakePki, type FakePkiOptions } from "./vault-pki.js";
 import { capabilitiesSelf, INVALID_WRAPPING_TOKEN, WrapStore, wrapTtl } from "./vault-sys.js";
-import { DENIED, errorReply, UNSUPPORTED, type Reply } from "./vault-util.js";
+import { defaultErrors, DENIED, errorReply, UNSUPPORTED, type Reply } from "./vault-util.js";
 
 export type { FakeAppRole, FakeAwsRole, FakeSecretId } from "./vault-auth.js";
 export type { FakeCertRole, FakeJwtRole } from "./vault-auth-jwt-cert.js";
@@ -404,20 +404,5 @@ export class FakeVault extends FakeVaultLeases {
     }
     if (method === "GET") return this.read(token, full, query);
     return UNSUPPORTED;
-  }
-}
-
-function defaultErrors(status: number, path: string): string[] {
-  switch (status) {
-    case 403:
-      return ["1 error occurred:\n\t* permission denied\n\n"];
-    case 404:
-      return [];
-    case 429:
-      return [`request path "${path}": rate limit quota exceeded`];
-    case 503:
-      return ["Vault is sealed"];
-    default:
-      return ["internal error"];
   }
 }

@@ -198,7 +198,7 @@ export class FakeVaultState {
           num_uses: 0,
           orphan: true,
           path: t.path,
-          policies: t.policies.includes("root") ? ["root"] : ["default"],
+          policies: tokenPolicies(t),
           renewable: t.renewable,
           ttl: this.#ttlLeft(t),
           type: "service",
@@ -223,7 +223,7 @@ export class FakeVaultState {
     return {
       status: 200,
       body: this.envelope({
-        auth: { client_token: t.id, accessor: t.accessor, policies: ["default"], token_policies: ["default"], metadata: t.meta, lease_duration: r.ttl, renewable: t.renewable, entity_id: "", token_type: "service", orphan: true },
+        auth: { client_token: t.id, accessor: t.accessor, policies: tokenPolicies(t), token_policies: tokenPolicies(t), metadata: t.meta, lease_duration: r.ttl, renewable: t.renewable, entity_id: "", token_type: "service", orphan: true },
         ...(r.warning ? { warnings: [r.warning] } : {}),
       }),
     };
@@ -288,4 +288,9 @@ export class FakeVaultState {
     if (v.deletionTime !== "" || v.destroyed) return { status: 404, body: this.envelope({ data: { data: null, metadata } }) };
     return { status: 200, body: this.envelope({ data: { data: v.data, metadata } }) };
   }
+}
+
+/** The policy names Vault reports for a token: `["root"]`, or `default` plus the token's own. */
+function tokenPolicies(t: FakeToken): string[] {
+  return t.policies.includes("root") ? ["root"] : ["default", ...t.policies.filter((p) => p !== "default")];
 }

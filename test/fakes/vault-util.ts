@@ -87,3 +87,19 @@ export function commaList(v: unknown): string[] {
   if (typeof v === "string") return v.split(",").map((s) => s.trim()).filter(Boolean);
   return [];
 }
+
+/** The error list of an injected fault (`FakeVault.fail`) when the test gives none. */
+export function defaultErrors(status: number, path: string): string[] {
+  switch (status) {
+    case 403:
+      return ["1 error occurred:\n\t* permission denied\n\n"];
+    case 404:
+      return [];
+    case 429:
+      return [`request path "${path}": rate limit quota exceeded`];
+    case 503:
+      return ["Vault is sealed"];
+    default:
+      return ["internal error"];
+  }
+}

@@ -131,6 +131,7 @@ describe("sys/capabilities-self", () => {
 
   it("one path: its capabilities, also as `capabilities`, at the top level and in data (Vault injects data for this route)", async () => {
     const tok = fake.createToken({ policies: ["app"] });
+    expect((await call("GET", "auth/token/lookup-self", { token: tok })).body.data).toMatchObject({ policies: ["default", "app"] });
     const r = await call("POST", "sys/capabilities-self", { token: tok, body: { paths: ["secret/data/app/db"] } });
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ capabilities: ["list", "read"], "secret/data/app/db": ["list", "read"], data: { capabilities: ["list", "read"], "secret/data/app/db": ["list", "read"] } });
