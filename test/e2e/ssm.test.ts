@@ -4,15 +4,16 @@
  *   label, and a path (whole, by field, by name inside it, as a section), waiting for a parameter
  *   created after it started, then exits 0 and runs the command;
  * - `run` picks up an overwrite at the next refresh and re-renders;
- * - `check` rejects a malformed ssm reference with exit 2, naming the template.
+ * - `check` rejects a malformed ssm reference with exit 2, naming the template;
+ * - examples/ssm runs as its README says, against moto seeded from its parameters.json.
  * Every planted value contains CANARY; all CLI output is scanned for it.
  */
 import { LabelParameterVersionCommand, PutParameterCommand, SSMClient, type ParameterType } from "@aws-sdk/client-ssm";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { canary } from "../helpers/canary.js";
-import { runEmissary, spawnEmissary, tmpDir, waitFor, type Daemon } from "../helpers/e2e.js";
+import { ROOT, runEmissary, spawnEmissary, tmpDir, waitFor, type Daemon } from "../helpers/e2e.js";
 import { DUMMY_AWS_ENV, describeMoto, startMoto, useDummyAwsEnv, type Moto } from "../helpers/moto.js";
 
 const REGION = "eu-west-1";
@@ -147,5 +148,23 @@ app = {{app}}
     expect(bad.ok).toBe(false);
     expect(bad.error!.message).toContain('a name with a hierarchy must start with "/"');
     expect(report.templates.find((t) => t.file.endsWith("good.tpl"))!.ok).toBe(true);
+  });
+
+  it("examples/ssm: `emissary once --config emissary.yml` renders both templates from its parameters.json", async () => {
+    const dir = tmpDir();
+    cpSync(join(ROOT, "examples/ssm"), dir, { recursive: true });
+    const cfg = join(dir, "emissary.yml");
+    const text = readFileSync(cfg, "utf8");
+    expect(text).toContain('endpoint: "http://127.0.0.1:5000"');
+    writeFileSync(cfg, text.replace("http://127.0.0.1:5000", moto.endpoint));
+    const params = JSON.parse(readFileSync(join(dir, "parameters.json"), "utf8")) as { Name: string; Type: ParameterType; Value: string }[];
+    for (const p of params) await put(p.Name, p.Value, p.Type);
+    const value = (name: string): string => params.find((p) => p.Name === name)!.Value;
+
+    const r = await runEmissary(["once", "--config", "emissary.yml", "--timeout", "30s"], { cwd: dir, env: { ...DUMMY_AWS_ENV } });
+    expect(r.code, r.lines.slice(-20).join("\n")).toBe(0);
+    expect(read(join(dir, "out/consul.env"))).toBe(`CONSUL_ENCRYPT="${value("/demo/consul/gossip")}"\nCONSUL_RETRY_JOIN="${value("/demo/consul/servers")}"\n`);
+    expect(read(join(dir, "out/app.env"))).toBe(`DB_USER=app\nDB_PASSWORD=${value("/demo/app/db/password")}\nDB_PORT=5432\n`);
+    expect(r.lines.join("\n")).not.toContain(value("/demo/app/db/password"));
   });
 });
