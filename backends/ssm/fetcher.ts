@@ -46,11 +46,15 @@ type AloneReason = "fails-in-batch" | "arn-not-batched";
 
 /**
  * Splits requests into GetParameters calls of at most {@link BATCH_SIZE} names, no two of one
- * parameter (group) in the same call, first fit.
+ * parameter (group) in the same call: first fit, the parameters named most often placed first,
+ * so they spread over the calls and the fewest calls are needed.
  */
 export function chunkRequests<T extends { readonly group: string }>(items: readonly T[], size = BATCH_SIZE): T[][] {
+  const perGroup = new Map<string, number>();
+  for (const item of items) perGroup.set(item.group, (perGroup.get(item.group) ?? 0) + 1);
+  const ordered = items.map((item, i) => ({ item, i })).sort((a, b) => perGroup.get(b.item.group)! - perGroup.get(a.item.group)! || a.i - b.i);
   const chunks: { items: T[]; groups: Set<string> }[] = [];
-  for (const item of items) {
+  for (const { item } of ordered) {
     let c = chunks.find((x) => x.items.length < size && !x.groups.has(item.group));
     if (!c) chunks.push((c = { items: [], groups: new Set() }));
     c.items.push(item);
