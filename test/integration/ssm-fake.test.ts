@@ -11,6 +11,7 @@ import type { SsmBackend } from "../../backends/ssm.js";
 import { ConfigError, FatalError, SecretNotFoundError, TransientError, extractValue, parseRef, refKey, safeError, type Secret } from "../../src/index.js";
 import { canary } from "../helpers/canary.js";
 import { DUMMY_AWS_ENV, useDummyAwsEnv } from "../helpers/moto.js";
+import { assertBackendConformance } from "../../src/testing/index.js";
 import { FakeSsm } from "../fakes/aws-ssm.js";
 import { CapturedLog, fetchAll, fetchCtx, makeSsm, resolved, ssmRef as ref } from "../fakes/ssm-harness.js";
 
@@ -71,6 +72,20 @@ describe("lazy SDK loading", () => {
     await b.fetch(ref("/lazy/one"), fetchCtx(log));
     expect(loaded()).toBe(true);
     expect(log.find("AWS Systems Manager client ready").at(-1)).toMatchObject({ region: "eu-west-1", regionSource: "config" });
+  });
+});
+
+describe("conformance", () => {
+  it("passes the backend conformance kit, including a version change", async () => {
+    const v = plant("conf");
+    fake.put("/conf/a", v, "SecureString");
+    await assertBackendConformance({
+      backend: makeSsm(log, { region: "eu-west-1", endpoint: fake.endpoint }),
+      existing: { ref: ref("/conf/a"), expectedValue: v },
+      missing: ref("/conf/missing"),
+      change: async () => void fake.put("/conf/a", plant("conf2"), "SecureString"),
+      timeoutMs: 10_000,
+    });
   });
 });
 
