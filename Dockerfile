@@ -6,8 +6,8 @@
 # beside Consul/Nomad (docker run, compose, a Nomad task), and a base for images with custom
 # backend modules.
 #
-#   docker build -t emissaryd/emissary .
-#   linuxkit pkg build -org=<your org> .        (build.yml holds the same config as the label)
+#   docker build -t emissaryd/emissary:0.1.0 .      (the tag the examples use: the package version)
+#   linuxkit pkg build -hash=0.1.0 .                (build.yml holds the same config as the label)
 #
 # Runs as root by default: in LinuxKit it chowns rendered files and restarts host services.
 # To run unprivileged: `docker run --user node …` (uid 1000) with template and destination

@@ -4,7 +4,7 @@
  * moby/config.go), the org.mobyproject.config label, the Compose file, the Nomad job and the
  * systemd unit. No container engine is needed.
  */
-import { readFileSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, posix } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
@@ -25,6 +25,11 @@ import {
 } from "./packaging-helpers.js";
 
 const read = (p: string): string => readFileSync(join(ROOT, p), "utf8");
+/** Text files under a directory of the repository, relative to the root. */
+const listFiles = (dir: string): string[] =>
+  (readdirSync(join(ROOT, dir), { recursive: true, withFileTypes: true }) as import("node:fs").Dirent[])
+    .filter((e) => e.isFile() && /\.(md|ya?ml|hcl|json|service|sh|tpl)$/.test(e.name))
+    .map((e) => posix.join(posix.relative(ROOT, e.parentPath), e.name));
 const dockerfile = parseDockerfile(read("Dockerfile"));
 const finalStage = dockerfile.stages.at(-1)!;
 const buildYml = parseYaml(read("build.yml")) as Record<string, unknown>;
@@ -122,6 +127,8 @@ describe("LinuxKit", () => {
     expect(buildYml.network).toBe(true);
     expect(checkLinuxkitImageConfig("build.yml config", buildYml.config, { label: true })).toEqual([]);
     expect(buildYml.config).toEqual(label);
+    // gitrepo: where the package source is kept — the repository the OCI label names.
+    expect(buildYml.gitrepo).toBe(labels.get("org.opencontainers.image.source"));
   });
 
   it("examples/linuxkit/emissary.yml is a services entry LinuxKit accepts, keeping PATH when it sets env", () => {
@@ -188,6 +195,38 @@ describe("LinuxKit", () => {
     // The consul config the metadata writes lands in the same directory consul reads.
     expect(Object.keys(userdata.consul!.entries)).toContain("consul.hcl");
     expect((svcs.get("consul")!.command as string[]).join(" ")).toContain("-config-dir=/run/config/consul");
+  });
+});
+
+describe("the image tag", () => {
+  const tag = `${imageRepo}:${pkg.version}`;
+  const docs = ["README.md", "docs/deployment.md", "Dockerfile", "build.yml", ...listFiles("examples")];
+
+  it("the documented builds produce the tag every example and doc names: the package version", () => {
+    const builds = docs.flatMap((f) => [...read(f).matchAll(/docker build -t (\S+) \./g)].map((m) => [f, m[1]!] as const));
+    expect(builds.map(([f]) => f)).toEqual(expect.arrayContaining(["Dockerfile", "docs/deployment.md"]));
+    for (const [f, t] of builds) expect(t, `${f}: docker build -t ${t}`).toBe(tag);
+    // `linuxkit pkg build` tags with the tree hash unless -hash is given.
+    const pkgBuilds = docs.flatMap((f) => [...read(f).matchAll(/linuxkit pkg build ([^\n`]*)/g)].map((m) => [f, m[1]!] as const));
+    expect(pkgBuilds.length).toBeGreaterThan(0);
+    for (const [f, args] of pkgBuilds) expect(args, `${f}: linuxkit pkg build ${args}`).toMatch(new RegExp(`-hash=${pkg.version.replace(/\./g, "\\.")}\\b`));
+
+    // Every mention of the image (not the repository URL) names that tag.
+    for (const f of docs) {
+      for (const m of read(f).matchAll(new RegExp(`(?<![\\w./-])${imageRepo}(?![\\w/-])(:[\\w.<>-]+)?`, "g"))) {
+        expect(m[1] === `:${pkg.version}` || m[1] === ":<version>", `${f}: "${m[0]}" should be ${tag}`).toBe(true);
+      }
+    }
+  });
+
+  it("the compose example builds that image from this repository", () => {
+    const doc = parseYaml(read("examples/docker/compose.yml")) as { services: Record<string, { image?: string; build?: { context?: string } | string; pull_policy?: string }> };
+    const emissary = doc.services.emissary!;
+    expect(emissary.image).toBe(tag);
+    const context = typeof emissary.build === "string" ? emissary.build : emissary.build?.context;
+    expect(context, "compose builds the image (it is not on a registry for every version)").toBeDefined();
+    expect(join(ROOT, "examples/docker", context!)).toBe(ROOT);
+    expect(emissary.pull_policy).toBe("build");
   });
 });
 
@@ -260,6 +299,16 @@ describe("Nomad example", () => {
     const { meta } = frontMatter(tpl.replace(/^ {4}/gm, ""));
     expect(String(meta.dest)).toMatch(/^\/alloc\//);
     expect(app.body).toContain(String(meta.dest));
+  });
+
+  it("gives each emissary task more memory than it was measured to use (84–143 MB), and says why", () => {
+    const emissaryTasks = tasks.filter((t) => /image\s*=\s*local\.emissary_image/.test(t.body));
+    expect(emissaryTasks.map((t) => t.name).sort()).toEqual(["emissary", "emissary-init"]);
+    for (const t of emissaryTasks) {
+      const memory = Number(/resources \{[^}]*memory\s*=\s*(\d+)/.exec(t.body)?.[1]);
+      expect(memory, `${t.name}: memory`).toBeGreaterThanOrEqual(192);
+      expect(t.body, `${t.name}: a comment gives the measurement`).toMatch(/#.*measured at 84–143 MB/s);
+    }
   });
 });
 
