@@ -69,8 +69,10 @@ LABEL org.opencontainers.image.title="emissary" \
 
 # LinuxKit reads this label (same as `config:` in build.yml): file ownership and mode changes
 # on rendered files, signals to reload commands, host networking to reach AWS/Vault, /run for
-# /run/config and containerd's socket, the host's `service` and `ctr` for linuxkit-restart.
-LABEL org.mobyproject.config='{"capabilities":["CAP_CHOWN","CAP_DAC_OVERRIDE","CAP_FOWNER","CAP_FSETID","CAP_KILL"],"binds":["/etc/resolv.conf:/etc/resolv.conf","/run:/run","/usr/bin/ctr:/usr/bin/ctr","/usr/bin/service:/usr/bin/service"],"net":"host","runtime":{"mkdir":["/run/config/emissary"]}}'
+# /run/config and containerd's socket; for linuxkit-restart, read-only, the host's `service` and
+# `ctr` and /containers/services, the service specs `service start` reads (without them
+# `service restart` stops a service and cannot start it again).
+LABEL org.mobyproject.config='{"capabilities":["CAP_CHOWN","CAP_DAC_OVERRIDE","CAP_FOWNER","CAP_FSETID","CAP_KILL"],"binds":["/etc/resolv.conf:/etc/resolv.conf:ro","/run:/run","/containers/services:/containers/services:ro","/usr/bin/ctr:/usr/bin/ctr:ro","/usr/bin/service:/usr/bin/service:ro"],"net":"host","runtime":{"mkdir":["/run/config/emissary"]}}'
 
 WORKDIR /
 ENTRYPOINT ["/sbin/tini", "--", "emissary"]

@@ -84,7 +84,8 @@ describe("Dockerfile", () => {
     const binds = label.binds as string[];
     // /run holds /run/config (templates and rendered files) and containerd's socket for `service`.
     expect(binds).toContain("/run:/run");
-    expect(binds).toEqual(expect.arrayContaining(["/usr/bin/service:/usr/bin/service", "/usr/bin/ctr:/usr/bin/ctr"]));
+    // linuxkit-restart: the host's service and ctr, and the specs `service start` reads — read-only.
+    expect(binds).toEqual(expect.arrayContaining(["/usr/bin/service:/usr/bin/service:ro", "/usr/bin/ctr:/usr/bin/ctr:ro", "/containers/services:/containers/services:ro"]));
     // The template directory the image defaults to is created on the host before start.
     const env = keyValues(finalStage, "ENV");
     expect((label.runtime as { mkdir: string[] }).mkdir).toContain(env.get("EMISSARY_TPL_DIR"));
