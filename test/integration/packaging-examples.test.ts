@@ -4,12 +4,12 @@
  * LinuxKit restart helper, packaging-systemd.test.ts the systemd unit).
  */
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { delimiter, dirname, join } from "node:path";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { spawnEmissary, tmpDir } from "../helpers/e2e.js";
-import { IN_CI, ROOT, frontMatter } from "./packaging-helpers.js";
+import { ROOT } from "./packaging-helpers.js";
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -30,10 +30,6 @@ function exec(cmd: string, args: readonly string[], opts: { cwd?: string; env?: 
     p.on("error", reject);
     p.on("close", (code) => resolve({ code, out }));
   });
-}
-
-async function which(tool: string): Promise<boolean> {
-  return (await exec("/bin/sh", ["-c", `command -v ${tool}`])).code === 0;
 }
 
 /** Runs `emissary check` on a directory of templates; returns exit code and output. */

@@ -7,16 +7,18 @@ import { spawnSync } from "node:child_process";
 import { accessSync, constants, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import { IN_CI } from "./packaging-helpers.js";
 
-/** True when a required external tool is missing and the run is CI (where that must fail). */
-export const IN_CI = process.env.CI === "true";
+export { IN_CI };
 
-/** Where a tool may live besides PATH: pip's user scripts and a test-local pip target. */
+let extra: string[] | undefined;
+/** Where a tool may live besides PATH: sbin, pip's user scripts and a test-local pip target. */
 function extraDirs(): string[] {
-  const dirs = ["/usr/sbin", "/usr/local/sbin", join(tmpdir(), "emissary-test-tools", "bin")];
+  if (extra) return extra;
+  extra = ["/usr/sbin", "/usr/local/sbin", join(tmpdir(), "emissary-test-tools", "bin")];
   const base = spawnSync("python3", ["-m", "site", "--user-base"], { encoding: "utf8" });
-  if (base.status === 0 && base.stdout.trim()) dirs.push(join(base.stdout.trim(), "bin"));
-  return dirs;
+  if (base.status === 0 && base.stdout.trim()) extra.push(join(base.stdout.trim(), "bin"));
+  return extra;
 }
 
 /** The path of an executable `name` on PATH (or pip's script directories), if any. */
