@@ -20,7 +20,7 @@ import type { Backend, BackendFactoryContext, Secret, SecretRef } from "../src/a
 import { FatalError, SecretNotFoundError, contentVersion, refKey, rejectUnknownOptions, safeError } from "../src/api/index.js";
 import { TokenManager } from "./vault/auth.js";
 import type { AwsCredentialSource } from "./vault/aws-iam.js";
-import { VaultClient, encodePath, statusError, type VaultRequest, type VaultResponse } from "./vault/client.js";
+import { VaultClient, encodePath, pastMaxTtl, statusError, type VaultRequest, type VaultResponse } from "./vault/client.js";
 import { parseVaultConfig } from "./vault/config.js";
 import { LeaseTable } from "./vault/leases.js";
 import { MountCache, mountFromPreflight, normalizePath, parseVersion, planRead, type MountInfo, type ReadPlan } from "./vault/mounts.js";
@@ -191,7 +191,7 @@ export default function createVaultBackend(ctx: BackendFactoryContext, options: 
       return p.action === "cached" ? p.secret : undefined;
     }
     // 400 (lease not found / not renewable), 403, 404: the lease is gone; read new credentials.
-    const permanent = res.status === 400 || res.status === 403 || res.status === 404;
+    const permanent = res.status === 400 || res.status === 403 || res.status === 404 || pastMaxTtl(res);
     logger.warn({ status: res.status, permanent }, permanent ? "vault: lease cannot be renewed; reading new credentials" : "vault: lease renewal failed; will retry");
     const p = leases.renewFailed(key, permanent);
     return p.action === "cached" ? p.secret : undefined;

@@ -19,7 +19,7 @@
  */
 import { FatalError, TransientError, clearLongTimeout, formatDuration, safeError, setLongTimeout, type LongTimeout, type Logger } from "../../src/api/index.js";
 import type { AwsCredentialSource } from "./aws-iam.js";
-import { vaultErrors, type VaultClient, type VaultResponse } from "./client.js";
+import { pastMaxTtl, vaultErrors, type VaultClient, type VaultResponse } from "./client.js";
 import type { VaultAuthConfig } from "./config.js";
 import { login, tokenFileId } from "./login.js";
 
@@ -343,8 +343,10 @@ export class TokenManager {
     if (this.#state !== s) return;
     const auth = res.body?.auth;
     const ttl = auth ? num(auth.lease_duration) : undefined;
-    if (res.status === 200 && ttl === 0) {
-      // Renewed to nothing: the token is at its max TTL.
+    // At its max TTL, a renewal gives 200 with lease_duration 0 — or, in the token's last second
+    // (Vault and OpenBao alike), 500 "past the max TTL, cannot renew" while the token still works.
+    // Either way the token is ending: log in again now, not after retries on a dying token.
+    if ((res.status === 200 && ttl === 0) || pastMaxTtl(res)) {
       if (this.canLogin) return this.#relogin("the token reached its max TTL");
       this.#o.logger.error({ method: this.#o.auth.method }, "vault: the token reached its max TTL and will expire; give emissary a new token");
       return;
@@ -391,3 +393,4 @@ export class TokenManager {
     }
   }
 }
+

@@ -302,3 +302,13 @@ export function encodePath(path: string): string {
     .map((s) => encodeURIComponent(s))
     .join("/");
 }
+
+/**
+ * True for a renewal answered `500 … past the max TTL, cannot renew`: Vault and OpenBao answer a
+ * token's (or lease's) renewal so in its last second, while it is still valid.
+ */
+export function pastMaxTtl(res: VaultResponse): boolean {
+  if (res.status !== 500) return false;
+  const errors = (res.body as { errors?: unknown } | undefined)?.errors;
+  return Array.isArray(errors) && errors.some((e) => typeof e === "string" && e.includes("past the max TTL"));
+}
