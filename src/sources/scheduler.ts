@@ -121,7 +121,10 @@ export class Scheduler {
     this.#entries.set(key, entry);
     if (backend.watch) {
       try {
-        entry.unwatch = backend.watch(ref, () => this.trigger(key));
+        // The value held (after a reload, fetched by the old backend instance) is the watch's
+        // starting point: a change made during the reload is then still a change.
+        const held = this.#opts.store.get(key)?.secret;
+        entry.unwatch = backend.watch(ref, () => this.trigger(key), held ? { previous: held } : {});
       } catch (err) {
         this.#opts.logger.warn({ ref: label, err: safeError(err) }, "cannot watch secret; falling back to polling");
       }

@@ -2,7 +2,9 @@
  * A SIGHUP storm (a config-management run signalling in a loop, a supervisor's restart storm):
  * 100 SIGHUPs 1 ms apart. Reloads must coalesce into whole reloads that never overlap, so the
  * daemon stays up and ready, and afterwards a secret rotation and a template edit both take
- * effect — templates are not left bound to a closed backend registry or a stopped scheduler.
+ * effect — templates are not left bound to a closed backend registry or a stopped scheduler. And a
+ * secret changed while a reload replaces the file watches is not lost (the new watch starts from
+ * the value held, not from what it first sees).
  */
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -23,7 +25,7 @@ async function status(port: number, path: string): Promise<number | undefined> {
 }
 
 describe("SIGHUP storm", () => {
-  it("100 SIGHUPs 1 ms apart: the daemon stays up and ready, then a rotation and a template edit both land", async () => {
+  it("100 SIGHUPs 1 ms apart: the daemon stays up and ready, then a rotation and a template edit both land; changes during reloads land", async () => {
     const dir = tmpDir("emissary-hupstorm-");
     const tpl = join(dir, "tpl");
     mkdirSync(tpl);
@@ -58,6 +60,13 @@ describe("SIGHUP storm", () => {
       await waitFor(() => read(out) === `a=${v2}\n`, 20_000, "the rotated secret written after the storm");
       writeTpl("edited");
       await waitFor(() => read(out) === `edited=${v2}\n`, 20_000, "the edited template written after the storm");
+      // A secret changed while a reload replaces the watches is not lost: each change lands.
+      for (let i = 3; i < 13; i++) {
+        const v = canary(`hup${i}`);
+        d.proc.kill("SIGHUP");
+        writeFileSync(secret, v);
+        await waitFor(() => read(out) === `edited=${v}\n`, 20_000, `change ${i}, made during a reload, written`);
+      }
       expect(d.lines.filter((l) => /internal error|uncaught|unhandled/i.test(l))).toEqual([]);
       expect(d.proc.exitCode).toBeNull();
       expect((await d.stop()).code).toBe(0);
