@@ -15,6 +15,7 @@
  */
 import type { Backend, BackendFactoryContext, Secret } from "../src/api/index.js";
 import { FatalError, refKey, safeError } from "../src/api/index.js";
+import { checkAwsSm } from "./awssm/check.js";
 import { createSecretsApi, type SecretsApi } from "./awssm/client.js";
 import { endpointForLog, parseAwsSmConfig, type AwsSmSettings } from "./awssm/config.js";
 import { AwsSmFetcher, type FetchCounts } from "./awssm/fetcher.js";
@@ -87,14 +88,17 @@ export default function createAwsSmBackend(ctx: BackendFactoryContext): AwsSmBac
     async fetch(ref, fctx) {
       const key = refKey(ref);
       const previous = new Map<string, Secret>(fctx.previous ? [[key, fctx.previous]] : []);
-      const out = await fetcher.fetchMany([ref], fctx.signal, previous);
+      const out = await fetcher.fetchMany([ref], fctx.signal, previous, fctx.fresh === true);
       const r = out.get(key);
       if (r === undefined) throw new FatalError(`${key}: no result`);
       if (r instanceof Error) throw r;
       return r;
     },
     async fetchMany(refs, fctx) {
-      return fetcher.fetchMany(refs, fctx.signal, fctx.previous);
+      return fetcher.fetchMany(refs, fctx.signal, fctx.previous, fctx.fresh === true);
+    },
+    check(ref, cctx) {
+      return checkAwsSm(getApi, ref, cctx);
     },
     async close() {
       closed = true;
