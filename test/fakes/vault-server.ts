@@ -29,6 +29,7 @@ import { createServer as createHttp, type IncomingMessage, type Server, type Ser
 import { createServer as createHttps } from "node:https";
 import type { AddressInfo } from "node:net";
 import { appRoleLogin, awsLogin, type FakeAppRole, type FakeAwsRole, type LoginGrant } from "./vault-auth.js";
+import { capabilitiesSelf, kvMetadata } from "./vault-capabilities.js";
 import { FakeVaultState, type Reply } from "./vault-state.js";
 
 export type { FakeAppRole, FakeAwsRole } from "./vault-auth.js";
@@ -225,6 +226,9 @@ export class FakeVault extends FakeVaultState {
     if (full === "auth/token/lookup-self" && method === "GET") return this.lookupSelf(token);
     if (full === "auth/token/renew-self" && method === "POST") return this.renewSelf(token, body);
     if (full === "sys/leases/renew" && method === "POST") return this.renewLease(token, body);
+    if (rel === "sys/capabilities-self" && method === "POST") return capabilitiesSelf(this, token, ns, body);
+    const meta = method === "GET" ? kvMetadata(this, token, full) : undefined;
+    if (meta) return meta;
     const pre = /^sys\/internal\/ui\/mounts\/(.+)$/.exec(rel);
     if (pre && method === "GET") return this.preflight(token, ns, pre[1]!);
     if (method === "GET") return this.read(token, full, query);
