@@ -9,8 +9,9 @@
  *   file is re-read when it changes (stat: inode, size, mtime, ctime), so rotating it takes
  *   effect at the next request; a missing or empty file refuses every such request. Tokens are
  *   compared in constant time (SHA-256 digests, `timingSafeEqual`).
- * - Requests a web browser could make are refused whatever the peer: any `Origin` or
- *   `Sec-Fetch-*` header, and any body that is not `application/json` (a cross-site page cannot
+ * - Requests a web browser could make are refused whatever the peer: any `Origin`,
+ *   `Sec-Fetch-Site` or `Sec-Fetch-Dest` header (browsers send them; Node's fetch sends only
+ *   `Sec-Fetch-Mode`), and any body that is not `application/json` (a cross-site page cannot
  *   send JSON without a CORS preflight, which is never answered).
  * @module
  */
@@ -94,7 +95,7 @@ export class ControlAuth {
 
   /** Decides for a request from `peer` (the socket's remote address) with these headers. */
   async authorize(peer: string | undefined, headers: IncomingHttpHeaders): Promise<ControlDecision> {
-    if (headers.origin !== undefined || Object.keys(headers).some((h) => h.startsWith("sec-fetch-"))) {
+    if (headers.origin !== undefined || headers["sec-fetch-site"] !== undefined || headers["sec-fetch-dest"] !== undefined) {
       return { ok: false, status: 403, reason: "control requests from web pages are refused" };
     }
     if (isLoopbackAddress(peer)) return { ok: true, via: "loopback" };

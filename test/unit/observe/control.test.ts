@@ -76,6 +76,9 @@ describe("control authorization", () => {
     const auth = new ControlAuth({ logger: silentLogger() });
     expect(await auth.authorize("127.0.0.1", { origin: "http://evil.example" })).toMatchObject({ ok: false, status: 403 });
     expect(await auth.authorize("127.0.0.1", { "sec-fetch-site": "cross-site" })).toMatchObject({ ok: false, status: 403 });
+    expect(await auth.authorize("127.0.0.1", { "sec-fetch-dest": "empty" })).toMatchObject({ ok: false, status: 403 });
+    // Node's own fetch (the CLI) sends Sec-Fetch-Mode only.
+    expect(await auth.authorize("127.0.0.1", { "sec-fetch-mode": "cors" })).toMatchObject({ ok: true });
   });
 });
 
