@@ -16,5 +16,5 @@ export type { NextFetchReason } from "./sources/timing.js";
 export type { CommandWait, CommandWaitReason } from "./output/command-timing.js";
 export type { TemplateStateName, LastCommand } from "./templates/entry.js";
 export { resolveConfig, type ResolvedConfig, type FlagValues, type BackendSettings } from "./config/resolve.js";
-export { startStatusServer, health, readiness, DEFAULT_STUCK_AFTER_MS, type StatusServer, type StatusServerOptions, type HealthBody, type ReadyBody, type ReadyPendingEntry } from "./observe/status-server.js";
+export { startStatusServer, health, readiness, DEFAULT_STUCK_AFTER_MS, type StatusBody, type StatusServer, type StatusServerOptions, type HealthBody, type ReadyBody, type ReadyPendingEntry } from "./observe/status-server.js";
 export { createMetrics, commandOutcome, type EmissaryMetrics, type MetricsOptions } from "./observe/metrics.js";

@@ -4,7 +4,7 @@ import { parseListenAddress } from "../config/resolve.js";
 import type { StatusSource } from "./status-model.js";
 import { ConfigError } from "../api/errors.js";
 import { safeError } from "./log.js";
-import { createMetrics, type EmissaryMetrics } from "./metrics.js";
+import { createMetrics, emissaryVersion, type EmissaryMetrics } from "./metrics.js";
 import type { EmissaryStatus } from "./status-model.js";
 import { ControlAuth, handleRefresh, type ControlTarget } from "./control.js";
 
@@ -77,6 +77,9 @@ export interface ReadyBody {
   readonly failing: readonly ReadyPendingEntry[];
 }
 
+/** Body of /status: the {@link EmissaryStatus} snapshot and the emissaryd version serving it. */
+export type StatusBody = { readonly version: string } & EmissaryStatus;
+
 /** Default for {@link StatusServerOptions.stuckAfterMs}. */
 export const DEFAULT_STUCK_AFTER_MS = 120_000;
 
@@ -116,9 +119,9 @@ export function readiness(s: EmissaryStatus): ReadyBody {
 /**
  * Starts the optional status server: `/healthz` (200 while the loop is alive), `/readyz` (200 once
  * every template has rendered, else 503 naming pending templates and their unresolved
- * references), `/metrics` (Prometheus text), `/status` (the sanitized {@link EmissaryStatus}) and
- * `POST /v1/refresh` (operator control, see control.ts). Nothing it serves contains a secret
- * value, token or rendered content.
+ * references), `/metrics` (Prometheus text), `/status` (the sanitized {@link EmissaryStatus} with
+ * the emissaryd `version`: {@link StatusBody}) and `POST /v1/refresh` (operator control, see
+ * control.ts). Nothing it serves contains a secret value, token or rendered content.
  * @throws {@link ConfigError} when the address is malformed or cannot be listened on.
  */
 export async function startStatusServer(opts: StatusServerOptions): Promise<StatusServer> {
@@ -158,8 +161,10 @@ export async function startStatusServer(opts: StatusServerOptions): Promise<Stat
         const r = readiness(opts.emissary.status());
         return json(r.ready ? 200 : 503, r);
       }
-      case "/status":
-        return json(200, opts.emissary.status());
+      case "/status": {
+        const body: StatusBody = { version: emissaryVersion(), ...opts.emissary.status() };
+        return json(200, body);
+      }
       case "/metrics":
         if (!metrics) return json(404, { error: "metrics are disabled" });
         return send(200, await metrics.metrics(), metrics.contentType);

@@ -12,6 +12,7 @@ import { canary } from "../helpers/canary.js";
 import { runEmissary, tmpDir } from "../helpers/e2e.js";
 import { DUMMY_AWS_ENV, describeMoto, startMoto, useDummyAwsEnv, type Moto } from "../helpers/moto.js";
 import { FakeSecretsManager } from "../fakes/aws-secretsmanager.js";
+import { FakeSsm } from "../fakes/aws-ssm.js";
 import { FakeVault } from "../fakes/vault-server.js";
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 
@@ -132,6 +133,48 @@ describe("e2e: check --connect", () => {
     expect(bad.code).toBe(2);
     expect(JSON.parse(bad.stdout).errors).toEqual([expect.objectContaining({ code: "TEMPLATE", file: join(dir, "b.tpl") })]);
     expect(ok.stdout + bad.stdout).not.toContain("CANARY");
+  });
+});
+
+describe("e2e: check --connect for ssm", () => {
+  let ssm: FakeSsm;
+  beforeAll(async () => {
+    ssm = await FakeSsm.start({ region: REGION });
+  });
+  afterAll(async () => {
+    await ssm?.close();
+  });
+
+  it("GetParameter without decryption: String and SecureString ok, missing not set yet, denied; paths; --read decrypts", async () => {
+    ssm.put("/check/plain", canary("plain"));
+    ssm.put("/check/secure", canary("secure"), "SecureString");
+    ssm.put("/check/denied", canary("denied"), "SecureString");
+    ssm.put("/check/tree/a", canary("treea"));
+    ssm.fault("GetParameter", { kind: "error", type: "AccessDeniedException", status: 400, message: "not authorized to perform ssm:GetParameter" }, { name: "/check/denied" });
+    const dir = tmpDir();
+    writeFileSync(
+      join(dir, "s.tpl"),
+      `---\ndest: ${dir}/s.out\nsecrets:\n  a: ssm:/check/plain\n  b: ssm:/check/secure\n  c: ssm:/check/missing\n  d: ssm:/check/denied\n  e: ssm:/check/tree/\n  f: ssm:/check/empty/\n---\n{{a}}{{b}}{{c}}{{d}}{{e}}{{f}}\n`,
+    );
+    const cfg = join(dir, "config.yml");
+    writeFileSync(cfg, `backends:\n  ssm: { region: ${REGION}, endpoint: "${ssm.endpoint}" }\n`);
+    const run = (extra: string[]) => runEmissary(["check", "--connect", "--templates", dir, "--config", cfg, "--json", ...extra], { env: { ...DUMMY_AWS_ENV }, stdoutIsLog: true });
+    const r = await run([]);
+    expect(r.code, r.stderr).toBe(1);
+    const refs = byRef(JSON.parse(r.stdout));
+    expect(refs["ssm:/check/plain"]).toMatchObject({ status: "ok" });
+    expect(refs["ssm:/check/secure"]).toMatchObject({ status: "ok", reason: expect.stringContaining("kms:Decrypt can only be proven by reading") });
+    expect(refs["ssm:/check/missing"]).toMatchObject({ status: "not_set" });
+    expect(refs["ssm:/check/denied"]).toMatchObject({ status: "denied", reason: expect.stringContaining("AccessDeniedException") });
+    expect(refs["ssm:/check/tree/"]).toMatchObject({ status: "ok" });
+    expect(refs["ssm:/check/empty/"]).toMatchObject({ status: "not_set" });
+    expect(ssm.calls.length).toBeGreaterThan(0);
+    expect(ssm.calls.every((c) => !c.withDecryption)).toBe(true);
+    const before = ssm.calls.length;
+    const rr = await run(["--read"]);
+    expect(byRef(JSON.parse(rr.stdout))["ssm:/check/secure"]).toMatchObject({ status: "ok", reason: expect.stringContaining("decrypted (value discarded)") });
+    expect(ssm.calls.slice(before).every((c) => c.withDecryption)).toBe(true);
+    expect(r.stdout + r.stderr + rr.stdout + rr.stderr).not.toContain("CANARY");
   });
 });
 

@@ -263,7 +263,7 @@ describe("e2e: refresh --reissue against the fake Vault", () => {
     fake.kvPut("secret/app", { token: canary("kvtok") });
     fake.kvPut("secret/other", { token: canary("othertok") });
     fake.dbRole("database", "app", { ttl: 3600, maxTtl: 7200, renewable: true, password: () => canary("dbpw") });
-    const token = fake.createToken({ name: "emissary", policies: ["secret/*", "database/*", "sys/capabilities-self=update"] });
+    const token = fake.createToken({ name: "emissary", policies: ["secret/*", "database/*"] });
     const dir = tmpDir();
     mkdirSync(join(dir, "tpl"));
     const dbOut = join(dir, "db.env");
