@@ -90,7 +90,11 @@ export async function checkVault(d: VaultCheckDeps, ref: SecretRef, ctx: CheckCo
     try {
       plan = planRead(path, await d.mountOf(path, refText, ctx.signal), version, refText);
     } catch (err) {
-      return failed(err, (err as { status?: unknown }).status === 403 ? "denied" : "invalid");
+      if ((err as { status?: unknown }).status !== 403) return failed(err, "invalid");
+      // The preflight says 403 for a token Vault refuses and for a path no policy covers: tell them apart.
+      const probe = await d.authed({ method: "POST", path: "sys/capabilities-self", body: { paths: [path] }, signal: ctx.signal }).catch(() => undefined);
+      if (probe?.res.status === 403) return { status: "denied", reason: `Vault at ${d.address} refuses the token (invalid, expired or revoked, or without the default policy)` };
+      return failed(err, "denied");
     }
   }
   const apiPath = plan?.label ?? path;

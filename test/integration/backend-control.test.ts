@@ -130,7 +130,7 @@ describe("vault: fresh, reissue and check", () => {
     await b.close();
 
     const bad = vaultBackend(log, { address: fake.url, env: { VAULT_TOKEN: "hvs.not-a-token" } });
-    expect(await bad.check!({ backend: "vault", id: "secret/app", options: {} }, check)).toMatchObject({ status: "denied" });
+    expect(await bad.check!({ backend: "vault", id: "secret/app", options: {} }, check)).toMatchObject({ status: "denied", reason: expect.stringContaining("refuses the token") });
     await bad.close();
     const dead = vaultBackend(log, { address: "http://127.0.0.1:1", env: { VAULT_TOKEN: "hvs.x" } });
     expect(await dead.check!({ backend: "vault", id: "secret/app", options: {} }, check)).toMatchObject({ status: "unreachable" });
