@@ -7,6 +7,7 @@ import { isAlias, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, t
 import { TemplateError } from "../api/errors.js";
 import { parseDuration } from "../api/duration.js";
 import { parseRef, RefSyntaxError, type RefSpec } from "../api/refs.js";
+import { parseMode } from "../config/mode.js";
 import { splitCommand } from "./split-command.js";
 import { excerpt, type SourceFile } from "./source.js";
 
@@ -95,28 +96,6 @@ export function splitFrontMatter(src: SourceFile): SplitFile {
     pos = l.next;
   }
   return src.fail("is not closed: no second --- line after the first", start, FM_FIELD);
-}
-
-/**
- * Reads a file mode written as 3 or 4 octal digits: `0400`, `400`, `0o400`, `"0640"`.
- *
- * Give `rawSource` (the scalar as written in the file) whenever there is one: YAML reads `0400`
- * as 400 or as 256 depending on the schema, and only the source text says what the user meant.
- * Without it a string is read as written and a number by its decimal digits (`400` → `0o400`).
- *
- * @returns the mode as a number (`0o640` = 416)
- * @throws {@link TemplateError} with field `mode` (and no location) when it is not 3 or 4 octal digits
- */
-export function parseMode(raw: unknown, rawSource?: string): number {
-  let text: string | undefined = rawSource;
-  if (text === undefined) {
-    if (typeof raw === "string") text = raw;
-    else if (typeof raw === "number" && Number.isSafeInteger(raw) && raw >= 0) text = String(raw);
-  }
-  const shown = text !== undefined ? `"${excerpt(text, 20)}"` : typeof raw === "object" ? (raw === null ? "nothing" : "a collection") : `"${excerpt(String(raw), 20)}"`;
-  const m = text === undefined ? null : /^(?:0o)?([0-7]{3,4})$/i.exec(text.trim());
-  if (!m) throw new TemplateError(`must be 3 or 4 octal digits, like 0640 or "0640" (got ${shown})`, { field: "mode" });
-  return parseInt(m[1]!, 8);
 }
 
 /** Reads the YAML front matter. Throws a located {@link TemplateError} on the first problem. */
