@@ -15,7 +15,7 @@ import { promises as fsp, chmodSync, chownSync, existsSync, lstatSync, mkdirSync
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { childEnv } from "../../src/output/executor.js";
-import { findWritableByOthers } from "../../src/templates/template-dir.js";
+import { findWritableByOthers } from "../../src/config/permissions.js";
 import { writeAtomic, type WriterFsOps } from "../../src/output/writer.js";
 import { canary } from "../helpers/canary.js";
 import { spawnEmissary, tmpDir, waitFor, type Daemon } from "../helpers/e2e.js";
