@@ -17,7 +17,7 @@ import {
   type FetchContext,
   type Secret,
   type SecretRef,
-} from "../src/index.js";
+} from "../src/api/index.js";
 
 /** What a variable name may look like (POSIX portable names). */
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

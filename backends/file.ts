@@ -13,8 +13,8 @@
  * (`defaultRefreshMs`, one minute). Kubernetes' `..data` swap happens in the watched directory.
  * @packageDocumentation
  */
-import { constants, watch as fsWatch, type FSWatcher } from "node:fs";
-import { lstat, open, stat } from "node:fs/promises";
+import { watch as fsWatch, type FSWatcher } from "node:fs";
+import { lstat, stat } from "node:fs/promises";
 import { basename, dirname, isAbsolute, resolve as resolvePath } from "node:path";
 import { parseDocument } from "yaml";
 import {
@@ -23,6 +23,7 @@ import {
   TransientError,
   contentVersion,
   rejectUnknownKeys,
+  readRegularFile,
   rejectUnknownOptions,
   safeError,
   type Backend,
@@ -32,7 +33,7 @@ import {
   type ResolveContext,
   type Secret,
   type SecretRef,
-} from "../src/index.js";
+} from "../src/api/index.js";
 
 /** Largest file the backend reads; bigger files are a {@link FatalError} (a wrong path, surely). */
 export const FILE_MAX_BYTES = 16 * 1024 * 1024;
@@ -87,39 +88,10 @@ function errnoOf(err: unknown): string | undefined {
   return typeof code === "string" ? code : undefined;
 }
 
-/**
- * Reads a secret file, refusing anything that is not a regular file. A FIFO, a socket or a device
- * at the path would otherwise block a thread of libuv's small pool for good (opening a FIFO waits
- * for a writer) or never end (`/dev/zero`): a few of them and every file operation of the daemon,
- * writes included, hangs. So: open without blocking, check the type, read at most `max + 1` bytes.
- * @throws an errno-style error; `ENOTREG` for a non-regular file
- */
-async function readRegularFile(path: string, max = FILE_MAX_BYTES, signal?: AbortSignal): Promise<Buffer> {
-  const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw Object.assign(new Error(`${path} is not a regular file`), { code: "ENOTREG" });
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for (;;) {
-      if (signal?.aborted) throw Object.assign(new Error("aborted"), { code: "ABORT_ERR" });
-      const buf = Buffer.allocUnsafe(Math.min(64 * 1024, max + 1 - total));
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      chunks.push(buf.subarray(0, bytesRead));
-      total += bytesRead;
-      if (total > max) break;
-    }
-    return Buffer.concat(chunks, total);
-  } finally {
-    await fh.close().catch(() => undefined);
-  }
-}
-
 /** Hash of the file's bytes; `null` when it does not exist; `err:CODE` when it cannot be read. */
 async function hashFile(path: string): Promise<string | null> {
   try {
-    return contentVersion(await readRegularFile(path));
+    return contentVersion(await readRegularFile(path, { maxBytes: FILE_MAX_BYTES, truncate: true }));
   } catch (err) {
     const code = errnoOf(err) ?? "UNKNOWN";
     return NOT_FOUND_CODES.has(code) ? null : `err:${code}`;
@@ -348,7 +320,7 @@ export function createFileBackend(ctx: BackendFactoryContext, options: FileBacke
       const path = absolute(ref);
       let buf: Buffer;
       try {
-        buf = await readRegularFile(path, FILE_MAX_BYTES, fctx.signal);
+        buf = await readRegularFile(path, { maxBytes: FILE_MAX_BYTES, truncate: true, signal: fctx.signal });
       } catch (err) {
         const code = errnoOf(err);
         if (code !== undefined && NOT_FOUND_CODES.has(code)) {

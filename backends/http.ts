@@ -8,7 +8,6 @@
  * after emissary starts).
  * @packageDocumentation
  */
-import { readFile } from "node:fs/promises";
 import {
   ConfigError,
   FatalError,
@@ -16,6 +15,8 @@ import {
   TransientError,
   contentVersion,
   formatDuration,
+  readFailure,
+  readRegularFile,
   rejectUnknownKeys,
   rejectUnknownOptions,
   toMs,
@@ -24,7 +25,7 @@ import {
   type FetchContext,
   type Secret,
   type SecretRef,
-} from "../src/index.js";
+} from "../src/api/index.js";
 
 /** Per-request timeout when `backends.http.timeout` is not set. @defaultValue 10 000 ms */
 export const HTTP_DEFAULT_TIMEOUT_MS = 10_000;
@@ -183,12 +184,13 @@ export function createHttpBackend(ctx: BackendFactoryContext): Backend {
     if (src.kind === "url") return parseBase(src.url.href)!;
     let text: string;
     try {
-      text = await readFile(src.path, "utf8");
+      text = (await readRegularFile(src.path, { maxBytes: 64 * 1024 })).toString("utf8");
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       // LinuxKit's metadata service may write the file after we start: keep waiting for it.
       if (code === "ENOENT" || code === "ENOTDIR") throw new SecretNotFoundError(`${ref.backend}:${ref.id}: the base URL file ${src.path} (${src.from}) does not exist yet`);
       if (code === "EACCES" || code === "EPERM") throw new FatalError(`${ref.backend}:${ref.id}: cannot read the base URL file ${src.path} (${src.from}): permission denied`);
+      if (code === "ENOTREG" || code === "EFBIG") throw new FatalError(`${ref.backend}:${ref.id}: cannot read the base URL file ${src.path} (${src.from}): ${readFailure(err)}`);
       throw new TransientError(`${ref.backend}:${ref.id}: cannot read the base URL file ${src.path} (${src.from}): ${String(code ?? "unknown error")}`);
     }
     if (text.trim() === "") throw new SecretNotFoundError(`${ref.backend}:${ref.id}: the base URL file ${src.path} (${src.from}) is empty`);

@@ -16,8 +16,8 @@
  * network → transient.
  * @packageDocumentation
  */
-import type { Backend, BackendFactoryContext, Secret, SecretRef } from "../src/index.js";
-import { FatalError, SecretNotFoundError, contentVersion, refKey, rejectUnknownOptions, safeError } from "../src/index.js";
+import type { Backend, BackendFactoryContext, Secret, SecretRef } from "../src/api/index.js";
+import { FatalError, SecretNotFoundError, contentVersion, refKey, rejectUnknownOptions, safeError } from "../src/api/index.js";
 import { TokenManager } from "./vault/auth.js";
 import type { AwsCredentialSource } from "./vault/aws-iam.js";
 import { VaultClient, encodePath, statusError, type VaultRequest, type VaultResponse } from "./vault/client.js";

@@ -1,4 +1,3 @@
-import { dirname } from "node:path";
 import type { Logger } from "pino";
 import type { Backend, BackendFactory } from "./api/backend.js";
 import { CommandQueue } from "./output/commands.js";
@@ -7,13 +6,14 @@ import { TypedEmitter, type EmissaryEventName, type Listener } from "./observe/e
 import { globToRegExp } from "./config/glob.js";
 import { createLogger, safeError } from "./observe/log.js";
 import { BackendRegistry } from "./sources/registry.js";
-import { Runner, type TemplateEntry } from "./runner.js";
+import { Runner } from "./runner.js";
+import type { TemplateEntry } from "./templates/entry.js";
 import { DEFAULT_REFRESH_MS, Scheduler } from "./sources/scheduler.js";
-import { buildStatus, fetchErrorMessage, type EmissaryPhase, type EmissaryStatus, type FetchRecord } from "./observe/status-model.js";
+import { buildStatus, recordFetch, type EmissaryPhase, type EmissaryStatus, type FetchRecord } from "./observe/status-model.js";
 import { SecretStore } from "./sources/store.js";
-import { bindTemplate, planReferences } from "./templates/bind.js";
-import { PermissionWarnings, readTemplateDir, TemplateDirWatcher } from "./templates/template-dir.js";
-import { cleanStaleTempFiles } from "./output/writer.js";
+import { planReferences } from "./templates/bind.js";
+import { TemplateSync } from "./templates/sync.js";
+import { TemplateDirWatcher } from "./templates/template-dir.js";
 
 /** Options for {@link createEmissary}. Unset values come from the environment, then defaults. */
 export interface EmissaryOptions {
@@ -106,17 +106,15 @@ class EmissaryImpl implements Emissary {
   readonly #runner: Runner;
   #registry!: BackendRegistry;
   #scheduler!: Scheduler;
+  readonly #templates: TemplateSync;
   #watcher?: TemplateDirWatcher;
-  #waitDirTimer?: NodeJS.Timeout;
   #keepAlive?: NodeJS.Timeout;
   #started = false;
   #stopPromise?: Promise<void>;
-  #syncing: Promise<void> = Promise.resolve();
-  #syncAgain = false;
-  #cleanedDirs = new Set<string>();
+  #reloading?: Promise<void>;
+  #reloadAgain = false;
   #settleWaiters: (() => void)[] = [];
   #readyAnnounced = false;
-  #dirMissing = false;
   #phase: EmissaryPhase = "created";
   #startedAt?: number;
   /** Last fetch outcome per reference key, for status(). */
@@ -161,6 +159,16 @@ class EmissaryImpl implements Emissary {
       emit: (ev, payload) => this.#events.emit(ev, payload as never),
       afterPass: () => this.#checkSettled(),
     });
+    this.#templates = new TemplateSync({
+      logger: this.#logger,
+      cwd,
+      config: () => this.config,
+      registry: () => this.#registry,
+      current: () => this.#runner.entries,
+      apply: (next) => this.#apply(next),
+      onInvalid: (template, error) => this.#events.emit("error", { template, error }),
+      pollMissingDir: options.watch === false,
+    });
     this.#newScheduler();
   }
 
@@ -183,11 +191,7 @@ class EmissaryImpl implements Emissary {
       logger: this.#logger,
       retryMs: this.config.defaults.retryMs,
       onFetch: (o) => {
-        const prev = this.#fetches.get(o.key);
-        const at = Date.now();
-        const lastOkAt = o.outcome === "ok" ? at : prev?.lastOkAt;
-        const error = fetchErrorMessage(o.error);
-        this.#fetches.set(o.key, { outcome: o.outcome, at, ...(lastOkAt !== undefined ? { lastOkAt } : {}), ...(error !== undefined ? { error } : {}) });
+        recordFetch(this.#fetches, o.key, o.outcome, o.error);
         this.#events.emit("fetch", { backend: o.ref.backend, ref: o.key, outcome: o.outcome, changed: o.changed, durationMs: o.durationMs });
         if (o.changed) this.#runner.keyChanged(o.key);
         else if (o.outcome !== "ok") this.#checkSettled();
@@ -216,7 +220,7 @@ class EmissaryImpl implements Emissary {
     await this.#newRegistry();
     // A ref'd timer keeps the process alive while emissary runs, even when every other timer is unref'd.
     this.#keepAlive = setInterval(() => undefined, 1 << 30);
-    await this.#sync();
+    await this.#templates.sync();
     const s = this.status();
     this.#logger.info(
       { templatesDir: this.config.templates, pattern: this.config.pattern, templates: s.templates.length, invalid: s.templates.filter((t) => t.state === "invalid").length, backends: this.#registry.inUse() },
@@ -227,17 +231,38 @@ class EmissaryImpl implements Emissary {
         dir: this.config.templates,
         pattern: globToRegExp(this.config.pattern),
         logger: this.#logger,
-        onChange: () => void this.#sync(),
+        onChange: () => void this.#templates.sync(),
       });
       await this.#watcher.start();
       // Anything that changed between the first read and the watcher's first snapshot.
-      await this.#sync();
+      await this.#templates.sync();
     }
     if (this.#phase === "starting") this.#phase = "running";
   }
 
-  async reload(): Promise<void> {
-    if (!this.#started || this.#stopPromise) return;
+  /**
+   * Reloads are serialized and coalesced: a reload asked for while one runs becomes one more
+   * whole reload after it (a SIGHUP storm is two reloads, never overlapping ones that leave
+   * templates bound to a closed registry).
+   */
+  reload(): Promise<void> {
+    if (!this.#started || this.#stopPromise) return Promise.resolve();
+    if (this.#reloading) {
+      this.#reloadAgain = true;
+      return this.#reloading;
+    }
+    this.#reloading = (async () => {
+      do {
+        this.#reloadAgain = false;
+        await this.#reloadOnce();
+      } while (this.#reloadAgain && !this.#stopPromise);
+    })().finally(() => {
+      this.#reloading = undefined;
+    });
+    return this.#reloading;
+  }
+
+  async #reloadOnce(): Promise<void> {
     this.#logger.info("reloading configuration and templates");
     try {
       this.config = resolveConfig(this.flags, this.env, this.cwd);
@@ -259,76 +284,7 @@ class EmissaryImpl implements Emissary {
     oldScheduler.stop();
     void oldRegistry.close();
     this.#newScheduler();
-    await this.#sync(true);
-  }
-
-  /** Re-reads the template directory; `force` re-binds every template (new backends). */
-  #sync(force = false): Promise<void> {
-    if (force) this.#forceNext = true;
-    this.#syncAgain = true;
-    this.#syncing = this.#syncing.then(async () => {
-      if (!this.#syncAgain || this.#stopPromise) return;
-      this.#syncAgain = false;
-      try {
-        await this.#syncOnce(this.#forceNext);
-      } catch (err) {
-        this.#logger.error({ err: safeError(err) }, "reading templates failed");
-      }
-      this.#forceNext = false;
-    });
-    return this.#syncing;
-  }
-  #forceNext = false;
-  readonly #permissions = new PermissionWarnings();
-
-  async #syncOnce(force: boolean): Promise<void> {
-    const files = await readTemplateDir(this.config.templates, globToRegExp(this.config.pattern));
-    if (!files) {
-      if (!this.#dirMissing) {
-        this.#dirMissing = true;
-        this.#logger.warn({ templatesDir: this.config.templates }, "template directory does not exist (yet); waiting for it");
-      }
-      if (!this.#watcher && !this.#waitDirTimer && this.options.watch === false && !this.#stopPromise) {
-        // once/render without a watcher still wait for the directory to appear.
-        this.#waitDirTimer = setTimeout(() => {
-          this.#waitDirTimer = undefined;
-          void this.#sync();
-        }, 1000);
-      }
-      this.#apply([]);
-      return;
-    }
-    if (this.#dirMissing) {
-      this.#dirMissing = false;
-      this.#logger.info({ templatesDir: this.config.templates }, "template directory found");
-    }
-    await this.#permissions.check(this.config.templates, files.map((f) => f.file), this.#logger);
-    const current = new Map(this.#runner.entries.map((e) => [e.file, e]));
-    const next: TemplateEntry[] = [];
-    for (const f of files) {
-      const old = current.get(f.file);
-      if (old && !force && old.source === f.source) {
-        next.push(old);
-        continue;
-      }
-      const entry = await bindTemplate(f, { registry: this.#registry, config: this.config, cwd: this.cwd });
-      if (old) {
-        // Carry over what the file on disk already reflects so an unchanged render does not count as new.
-        entry.lastRenderAt = old.lastRenderAt;
-        entry.lastWriteAt = old.lastWriteAt;
-        if (old.lastCommand) entry.lastCommand = old.lastCommand;
-      }
-      if (entry.state === "invalid") {
-        this.#logger.error({ template: f.file, err: safeError(entry.error) }, "template is invalid; skipped (the other templates carry on)");
-        this.#events.emit("error", { template: f.file, error: entry.error! });
-      } else if (old) {
-        this.#logger.info({ template: f.file, dest: entry.template!.dest }, "template changed; reloaded");
-      }
-      if (entry.template) await this.#cleanDestDir(entry.template.dest);
-      next.push(entry);
-    }
-    for (const old of current.values()) if (!files.some((f) => f.file === old.file)) this.#logger.info({ template: old.file }, "template removed");
-    this.#apply(next);
+    await this.#templates.sync(true);
   }
 
   #apply(next: TemplateEntry[]): void {
@@ -342,21 +298,9 @@ class EmissaryImpl implements Emissary {
     this.#checkSettled();
   }
 
-  async #cleanDestDir(dest: string): Promise<void> {
-    const dir = dirname(dest);
-    if (this.#cleanedDirs.has(dir)) return;
-    this.#cleanedDirs.add(dir);
-    try {
-      const n = await cleanStaleTempFiles(dir, this.#logger);
-      if (n > 0) this.#logger.info({ dir, removed: n }, "removed stale temporary files of an earlier run");
-    } catch {
-      /* the directory may not exist yet */
-    }
-  }
-
   status(): EmissaryStatus {
     const busySince = this.#runner.passStartedAt;
-    return buildStatus(this.#runner.entries, this.#registry ? this.#registry.inUse() : [], this.#dirMissing, {
+    return buildStatus(this.#runner.entries, this.#registry ? this.#registry.inUse() : [], this.#templates.dirMissing, {
       phase: this.#phase,
       ...(this.#startedAt !== undefined ? { startedAt: this.#startedAt } : {}),
       ...(busySince !== undefined ? { busySince } : {}),
@@ -366,7 +310,7 @@ class EmissaryImpl implements Emissary {
 
   #isSettled(): boolean {
     if (!this.#started || this.#runner.busy || !this.#commands.idle) return false;
-    if (this.#dirMissing) return false;
+    if (this.#templates.dirMissing) return false;
     return this.#runner.entries.every((e) => e.failed || e.state === "invalid" || (e.hasRendered && !e.dirty));
   }
 
@@ -406,10 +350,10 @@ class EmissaryImpl implements Emissary {
     this.#phase = "stopping";
     this.#stopPromise = (async () => {
       this.#watcher?.stop();
-      if (this.#waitDirTimer) clearTimeout(this.#waitDirTimer);
       this.#scheduler.stop();
-      // Let a pass already writing finish before stopping the runner.
-      await this.#syncing.catch(() => undefined);
+      // Let a reload and a template sync already under way finish before stopping the runner.
+      await this.#reloading?.catch(() => undefined);
+      await this.#templates.stop();
       while (this.#runner.busy) await new Promise((r) => setTimeout(r, 5));
       this.#runner.stop();
       await this.#commands.stop(opts.force ?? false);

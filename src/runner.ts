@@ -1,39 +1,14 @@
 import type { Logger } from "pino";
-import type { Backend, SecretRef } from "./api/backend.js";
+import type { RunnerEvents } from "./observe/events.js";
+import { resolveValues, type LastCommand, type TemplateEntry } from "./templates/entry.js";
 import type { CommandJob, CommandQueue } from "./output/commands.js";
 import { TemplateError, WriteError } from "./api/errors.js";
-import { safeError } from "./observe/log.js";
-import { extractValue, type RefSpec, type ResolvedValue } from "./api/refs.js";
+import { safeError } from "./api/log.js";
 import type { SecretStore } from "./sources/store.js";
 import type { Template } from "./templates/parse.js";
 import { renderTemplate } from "./templates/render.js";
 import { resolveOwner, writeAtomic } from "./output/writer.js";
 import { Quiescence } from "./output/quiescence.js";
-
-/**
- * The values a template's bindings resolve to from the store: field extraction, trimming and the
- * "not yet set" rule applied, defaults used where a value is missing. `missing` lists the
- * references (as written) that hold the template back.
- */
-export function resolveValues(bindings: readonly Binding[], store: SecretStore): { values: Map<string, ResolvedValue>; missing: string[] } {
-  const values = new Map<string, ResolvedValue>();
-  const missing: string[] = [];
-  for (const b of bindings) {
-    const stored = store.get(b.key);
-    let v: ResolvedValue | undefined;
-    if (stored) {
-      try {
-        v = extractValue(b.spec, stored.secret);
-      } catch {
-        v = undefined;
-      }
-    }
-    if (!v && b.spec.default !== undefined) v = { kind: "text", text: b.spec.default };
-    if (v) values.set(b.name, v);
-    else missing.push(b.label);
-  }
-  return { values, missing };
-}
 
 /** How many templates of one pass are rendered and written at the same time. */
 export const WRITE_CONCURRENCY = 16;
@@ -63,65 +38,8 @@ async function mapLimit<T extends { t: Template }, R>(items: readonly T[], limit
   return results;
 }
 
-/** A declared secret of a template, bound to the store key it is fetched under. */
-export interface Binding {
-  readonly name: string;
-  readonly spec: RefSpec;
-  /** Store/scheduler identity (refKey of the canonical ref). */
-  readonly key: string;
-  /** The reference as written, for logs and status. */
-  readonly label: string;
-}
-
-/** Lifecycle state of a template. */
-export type TemplateStateName = "invalid" | "pending" | "rendered" | "error";
-
-/** Result of the last command a template's write triggered. */
-export interface LastCommand {
-  readonly ok: boolean;
-  readonly exitCode: number | null;
-  readonly signal: string | null;
-  readonly timedOut: boolean;
-  readonly durationMs: number;
-  readonly at: number;
-  readonly error?: string;
-}
-
-/** Everything the runner knows of one template file. */
-export interface TemplateEntry {
-  readonly file: string;
-  readonly source: string;
-  readonly template?: Template;
-  readonly bindings: readonly Binding[];
-  state: TemplateStateName;
-  /** Reference labels not yet resolved. */
-  pending: string[];
-  /** Sanitized last error message. */
-  lastError?: string;
-  lastRenderAt?: number;
-  lastWriteAt?: number;
-  lastCommand?: LastCommand;
-  hasRendered: boolean;
-  dirty: boolean;
-  /** A write failed in `once` mode or the template is invalid: it will not succeed without a change. */
-  failed: boolean;
-  retryTimer?: NodeJS.Timeout;
-  owner?: { uid?: number; gid?: number };
-  /** Why the template is invalid. */
-  error?: Error;
-  /** Backend per binding key. */
-  backends?: ReadonlyMap<string, Backend>;
-  /** Canonical reference per binding key. */
-  refs?: ReadonlyMap<string, SecretRef>;
-}
-
-/** Events the runner reports. */
-export interface RunnerEvents {
-  render: { template: string; dest: string; changed: boolean };
-  write: { template: string; dest: string; inPlace: boolean; reason?: string };
-  pending: { template: string; dest: string; missing: string[] };
-  error: { template?: string; ref?: string; error: Error };
-}
+export { resolveValues, type Binding, type LastCommand, type TemplateEntry, type TemplateStateName } from "./templates/entry.js";
+export type { RunnerEvents } from "./observe/events.js";
 
 /** Options for {@link Runner}. */
 export interface RunnerOptions {

@@ -2,7 +2,7 @@
  * What an `awssm:` reference asks for: the secret id, which version, and how to render binary.
  */
 import { Buffer } from "node:buffer";
-import { FatalError, INTENTIONALLY_EMPTY, SecretNotFoundError, refKey, type Secret, type SecretRef } from "../../src/index.js";
+import { FatalError, INTENTIONALLY_EMPTY, SecretNotFoundError, refKey, type Secret, type SecretRef } from "../../src/api/index.js";
 import type { ValueResult } from "./client.js";
 
 /** How a SecretBinary is turned into text. */

@@ -17,12 +17,11 @@
  * The token and the AppRole ids never reach a log line or an error message: every Vault error
  * string is passed through {@link TokenManager.redact}.
  */
-import { readFile, stat } from "node:fs/promises";
-import { FatalError, TransientError, formatDuration, safeError, type Logger } from "../../src/index.js";
+import { FatalError, TransientError, formatDuration, safeError, type Logger } from "../../src/api/index.js";
 import type { AwsCredentialSource } from "./aws-iam.js";
 import { vaultErrors, type VaultClient, type VaultResponse } from "./client.js";
 import type { VaultAuthConfig } from "./config.js";
-import { login } from "./login.js";
+import { login, tokenFileId } from "./login.js";
 
 /** A token handed to a request, with its generation (it changes with every new token). */
 export interface TokenLease {
@@ -234,23 +233,11 @@ export class TokenManager {
   async #checkFile(force: boolean): Promise<State> {
     const a = this.#o.auth;
     if (a.method !== "token_file") throw new FatalError("vault: not a token file");
-    let id: string;
-    try {
-      const st = await stat(a.path);
-      id = `${st.ino}:${st.size}:${st.mtimeMs}`;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? "error";
-      if (code === "ENOENT") throw new TransientError(`vault: token file ${a.path} does not exist yet`);
-      throw new FatalError(`vault: cannot read token file ${a.path} (${code})`);
-    }
+    const file = await tokenFileId(a.path);
     const cur = this.#state;
-    if (cur && cur.fileId === id && !force) return cur;
-    let token: string;
-    try {
-      token = (await readFile(a.path, "utf8")).trim();
-    } catch (err) {
-      throw new FatalError(`vault: cannot read token file ${a.path} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
-    }
+    if (cur && cur.fileId === file.id && !force) return cur;
+    const token = await file.read();
+    const id = file.id;
     if (token === "") throw new TransientError(`vault: token file ${a.path} is empty`);
     if (this.#state && this.#state.token === token) {
       this.#state.fileId = id;

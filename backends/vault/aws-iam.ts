@@ -4,7 +4,7 @@
  * who is calling. The request is never sent to AWS by emissary. The SigV4 signer and the AWS
  * credential chain are imported on first use.
  */
-import { FatalError, safeError } from "../../src/index.js";
+import { FatalError, safeError } from "../../src/api/index.js";
 
 /** AWS credentials (never logged). */
 export interface AwsCredentials {

@@ -13,8 +13,7 @@
  */
 import http from "node:http";
 import https from "node:https";
-import { readFile } from "node:fs/promises";
-import { FatalError, SecretNotFoundError, TransientError } from "../../src/index.js";
+import { FatalError, SecretNotFoundError, TransientError, readFailure, readRegularFile } from "../../src/api/index.js";
 import type { VaultSettings } from "./config.js";
 
 /** A Vault response body (the parts emissary reads). */
@@ -146,9 +145,9 @@ export class VaultClient {
       if (url.protocol === "http:") return new http.Agent({ keepAlive: true });
       const read = async (file: string, what: string): Promise<Buffer> => {
         try {
-          return await readFile(file);
+          return await readRegularFile(file, { maxBytes: 1024 * 1024 });
         } catch (err) {
-          throw new FatalError(`vault: cannot read the ${what} ${file} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+          throw new FatalError(`vault: cannot read the ${what} ${file} (${readFailure(err)})`);
         }
       };
       const agent = new https.Agent({

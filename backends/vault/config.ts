@@ -6,7 +6,7 @@
  * Files named here (CA, client certificate, token file, AppRole ids) are only read when they are
  * needed, so they may appear after emissary starts.
  */
-import { ConfigError, rejectUnknownKeys, toMs } from "../../src/index.js";
+import { ConfigError, rejectUnknownKeys, toMs } from "../../src/api/index.js";
 
 /** How emissary logs in to Vault. */
 export type VaultAuthConfig =

@@ -11,7 +11,7 @@
  * remaining time (`lease_duration`), and the core's fetch at ~90% of it reads new credentials,
  * which are then rendered.
  */
-import type { Secret } from "../../src/index.js";
+import type { Secret } from "../../src/api/index.js";
 
 /** What the backend should do for a reference with (or without) a lease. */
 export type LeasePlan =

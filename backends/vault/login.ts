@@ -2,8 +2,8 @@
  * Logging in: `POST auth/<mount>/login` for AppRole (ids from files or the config) and AWS IAM
  * (a signed `sts:GetCallerIdentity`). The token keeper decides when; this module only does it.
  */
-import { readFile } from "node:fs/promises";
-import { FatalError, TransientError } from "../../src/index.js";
+import { stat } from "node:fs/promises";
+import { FatalError, TransientError, readFailure, readRegularFile } from "../../src/api/index.js";
 import { awsIamLoginBody, defaultAwsCredentials, type AwsCredentialSource } from "./aws-iam.js";
 import { vaultErrors, type VaultClient, type VaultResponse } from "./client.js";
 import type { VaultAuthConfig } from "./config.js";
@@ -70,14 +70,41 @@ function loginError(res: VaultResponse, what: string, redact: (s: string) => str
 async function readIdFile(path: string, key: string, ctx: LoginContext): Promise<string> {
   let text: string;
   try {
-    text = (await readFile(path, "utf8")).trim();
+    text = (await readRegularFile(path, { maxBytes: TOKEN_FILE_MAX })).toString("utf8").trim();
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? "error";
     // A provisioning step may write it after emissary starts: keep retrying with backoff.
     if (code === "ENOENT") throw new TransientError(`vault approle: ${key} ${path} does not exist yet`);
-    throw new FatalError(`vault approle: cannot read ${key} ${path} (${code})`);
+    throw new FatalError(`vault approle: cannot read ${key} ${path} (${readFailure(err)})`);
   }
   if (text === "") throw new TransientError(`vault approle: ${key} ${path} is empty`);
   ctx.remember(text);
   return text;
+}
+
+/** Largest token or id file read (a Vault token is ~100 bytes; a JWT a few KiB). */
+const TOKEN_FILE_MAX = 64 * 1024;
+
+/**
+ * A token file's identity (inode, size, mtime: it changes when the file is rewritten) and a
+ * reader for its trimmed content, for the `token_file` method (a Vault Agent sink).
+ */
+export async function tokenFileId(path: string): Promise<{ id: string; read: () => Promise<string> }> {
+  let id: string;
+  try {
+    const st = await stat(path);
+    id = `${st.ino}:${st.size}:${st.mtimeMs}`;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "error";
+    if (code === "ENOENT") throw new TransientError(`vault: token file ${path} does not exist yet`);
+    throw new FatalError(`vault: cannot read token file ${path} (${code})`);
+  }
+  const read = async (): Promise<string> => {
+    try {
+      return (await readRegularFile(path, { maxBytes: TOKEN_FILE_MAX })).toString("utf8").trim();
+    } catch (err) {
+      throw new FatalError(`vault: cannot read token file ${path} (${readFailure(err)})`);
+    }
+  };
+  return { id, read };
 }

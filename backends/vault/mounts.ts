@@ -4,7 +4,7 @@
  * version (`options.version`); KV v2 reads go to `<mount>/data/<rest>`. Any other engine is read
  * at the path as written. Answers are cached per mount for {@link MOUNT_CACHE_MS}.
  */
-import { FatalError } from "../../src/index.js";
+import { FatalError } from "../../src/api/index.js";
 import { encodePath } from "./client.js";
 
 /** What the preflight said about the mount a path is under. */

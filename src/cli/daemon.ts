@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { FlagValues, ResolvedConfig } from "../config/resolve.js";
 import { createEmissary, type Emissary } from "../emissary.js";
 import { formatDuration } from "../api/duration.js";
-import { safeError } from "../observe/log.js";
+import { safeError } from "../api/log.js";
 import type { StatusServer } from "../observe/status-server.js";
 
 /** Options for {@link runDaemon}. */

@@ -5,7 +5,7 @@ import { bindTemplate } from "../templates/bind.js";
 import type { ResolvedConfig } from "../config/resolve.js";
 import { formatDuration } from "../api/duration.js";
 import type { ResolvedValue } from "../api/refs.js";
-import { resolveValues } from "../runner.js";
+import { resolveValues } from "../templates/entry.js";
 import { BackendRegistry } from "../sources/registry.js";
 import { Scheduler } from "../sources/scheduler.js";
 import { SecretStore } from "../sources/store.js";

@@ -7,7 +7,7 @@
 import { constants } from "node:fs";
 import { access, stat } from "node:fs/promises";
 import { dirname } from "node:path";
-import type { Logger } from "pino";
+import type { Logger } from "../api/log.js";
 
 /** Who, besides emissary's own user and root, can write a path. */
 export interface WritableByOthers {

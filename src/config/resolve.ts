@@ -1,11 +1,11 @@
-import { readFileSync } from "node:fs";
+import { readFailure, readRegularFileSync } from "../api/safe-read.js";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parseDocument } from "yaml";
 import { z } from "zod";
 import { ConfigError } from "../api/errors.js";
 import { parseDuration } from "../api/duration.js";
 import { globToRegExp } from "./glob.js";
-import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../observe/log.js";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../api/log.js";
 import { parseMode } from "./mode.js";
 
 /** Per-backend settings: the core's `refresh`, and the rest handed to the backend factory. */
@@ -81,14 +81,16 @@ function issuePath(path: readonly PropertyKey[]): string {
   return path.map(String).join(".");
 }
 
+/** Largest config file read (it is a page of YAML; `/dev/zero` or a huge file is refused). */
+const CONFIG_MAX_BYTES = 1024 * 1024;
+
 /** Reads and validates the YAML config file. Unknown keys are errors naming the key. */
 export function readConfigFile(file: string): FileConfig {
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
+    text = readRegularFileSync(file, { maxBytes: CONFIG_MAX_BYTES }).toString("utf8");
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? "error";
-    throw new ConfigError(`${file}: cannot read config file (${code})`, { file });
+    throw new ConfigError(`${file}: cannot read config file (${readFailure(err)})`, { file });
   }
   const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {

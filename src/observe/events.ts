@@ -1,6 +1,13 @@
 import type { Logger } from "pino";
 import type { CommandEvent } from "../output/commands.js";
-import type { RunnerEvents } from "../runner.js";
+
+/** Events the runner reports. */
+export interface RunnerEvents {
+  render: { template: string; dest: string; changed: boolean };
+  write: { template: string; dest: string; inPlace: boolean; reason?: string };
+  pending: { template: string; dest: string; missing: string[] };
+  error: { template?: string; ref?: string; error: Error };
+}
 
 /** A fetch finished (for metrics). Never carries a value. */
 export interface FetchEvent {
@@ -28,6 +35,14 @@ export interface EmissaryEvents extends RunnerEvents {
 export type EmissaryEventName = keyof EmissaryEvents;
 /** Listener for an event. */
 export type Listener<K extends EmissaryEventName> = (payload: EmissaryEvents[K]) => void;
+
+/** Something that delivers emissary events (an {@link Emissary} is one). */
+export interface EventSource {
+  /** Subscribes to an event. */
+  on<K extends EmissaryEventName>(event: K, fn: Listener<K>): this;
+  /** Unsubscribes. */
+  off<K extends EmissaryEventName>(event: K, fn: Listener<K>): this;
+}
 
 /**
  * A small typed emitter. Unlike node's EventEmitter, an "error" event with no listener does not

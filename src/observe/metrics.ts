@@ -8,9 +8,9 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { CommandEvent } from "../output/commands.js";
-import type { Emissary } from "../emissary.js";
+import type { StatusSource } from "./status-model.js";
 import type { EmissaryEvents, FetchEvent } from "./events.js";
-import type { TemplateStateName } from "../runner.js";
+import type { TemplateStateName } from "../templates/entry.js";
 
 /** Options for {@link createMetrics}. */
 export interface MetricsOptions {
@@ -71,7 +71,7 @@ export function commandOutcome(e: Pick<CommandEvent, "ok" | "timedOut" | "exitCo
  * `emissary_template_last_render_timestamp_seconds{template,dest}`,
  * `emissary_pending_references`, `emissary_references{backend,outcome}`.
  */
-export function createMetrics(emissary: Emissary, opts: MetricsOptions = {}): EmissaryMetrics {
+export function createMetrics(emissary: StatusSource, opts: MetricsOptions = {}): EmissaryMetrics {
   const registry = opts.registry ?? new Registry();
   const now = opts.now ?? Date.now;
   const registers = [registry];
@@ -87,7 +87,7 @@ export function createMetrics(emissary: Emissary, opts: MetricsOptions = {}): Em
   const reloads = new Counter({ name: "emissary_reloads_total", help: "Times the template set was (re)loaded: start, template directory changes, SIGHUP.", registers });
 
   // Scrape-time gauges: each collect() reads a fresh status snapshot (cheap: no I/O).
-  const status = (): ReturnType<Emissary["status"]> => emissary.status();
+  const status = (): ReturnType<StatusSource["status"]> => emissary.status();
   new Gauge({
     name: "emissary_ready",
     help: "1 once every template has rendered at least once (what /readyz reports), else 0.",

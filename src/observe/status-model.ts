@@ -1,5 +1,6 @@
+import type { EventSource } from "./events.js";
 import type { ErrorClass } from "../api/errors.js";
-import type { LastCommand, TemplateEntry, TemplateStateName } from "../runner.js";
+import type { LastCommand, TemplateEntry, TemplateStateName } from "../templates/entry.js";
 
 /** One template in {@link EmissaryStatus}. Never holds a secret value or rendered content. */
 export interface TemplateStatus {
@@ -132,4 +133,17 @@ export function fetchErrorMessage(err: Error | undefined): string | undefined {
   if (err.name === "SyntaxError" || err instanceof SyntaxError) return "SyntaxError (message withheld: it may quote the value)";
   const msg = typeof err.message === "string" ? err.message : "";
   return msg.length > 300 ? msg.slice(0, 300) + "…" : msg;
+}
+
+/** What the status server and the metrics read: events and a status snapshot (an emissary). */
+export interface StatusSource extends EventSource {
+  /** A sanitized snapshot: no values. */
+  status(): EmissaryStatus;
+}
+
+/** Records a fetch outcome for status(): the last outcome, when, the last success, a sanitized error. */
+export function recordFetch(fetches: Map<string, FetchRecord>, key: string, outcome: FetchOutcomeName, err: Error | undefined, at = Date.now()): void {
+  const lastOkAt = outcome === "ok" ? at : fetches.get(key)?.lastOkAt;
+  const error = fetchErrorMessage(err);
+  fetches.set(key, { outcome, at, ...(lastOkAt !== undefined ? { lastOkAt } : {}), ...(error !== undefined ? { error } : {}) });
 }

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import { parseListenAddress } from "../config/resolve.js";
-import type { Emissary } from "../emissary.js";
+import type { StatusSource } from "./status-model.js";
 import { ConfigError } from "../api/errors.js";
 import { safeError } from "./log.js";
 import { createMetrics, type EmissaryMetrics } from "./metrics.js";
@@ -19,7 +19,7 @@ export interface StatusServer {
 
 /** Options for {@link startStatusServer}. */
 export interface StatusServerOptions {
-  readonly emissary: Emissary;
+  readonly emissary: StatusSource;
   /**
    * `HOST:PORT`, e.g. `127.0.0.1:9750`. Without a host (`:9750`) it listens on loopback only;
    * any other address must be asked for by name (`0.0.0.0:9750`) and is logged with a warning.

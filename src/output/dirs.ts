@@ -22,7 +22,7 @@
  */
 import { constants, promises as fsp, type Stats } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import type { Logger } from "pino";
+import type { Logger } from "../api/log.js";
 import { WriteError } from "../api/errors.js";
 import { selfIds, writableBy } from "../config/permissions.js";
 

@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 
-export { splitCommand, toArgv, type CommandSpec } from "../templates/split-command.js";
+export { splitCommand, toArgv, type CommandSpec } from "./split-command.js";
 
 /** Options for {@link runCommand}. */
 export interface RunOptions {

@@ -12,7 +12,7 @@
 import { promises as fsp, readlinkSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import type { Logger } from "pino";
+import type { Logger } from "../api/log.js";
 import { WriteError } from "../api/errors.js";
 import { openDestDir } from "./dirs.js";
 

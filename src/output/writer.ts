@@ -12,7 +12,7 @@
  */
 import { constants, promises as fsp, type Stats } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
-import type { Logger } from "pino";
+import type { Logger } from "../api/log.js";
 import { WriteError } from "../api/errors.js";
 import { SPECIAL_MODE_BITS, formatMode } from "../config/mode.js";
 import { openDestDir, type OpenedDir } from "./dirs.js";

@@ -4,7 +4,7 @@ import type { Backend, BackendFactory } from "../api/backend.js";
 import type { BackendSettings } from "../config/resolve.js";
 import { ConfigError } from "../api/errors.js";
 import { warnWritableByOthers, type TrustedFile } from "../config/permissions.js";
-import { safeError } from "../observe/log.js";
+import { safeError } from "../api/log.js";
 
 type BuiltinLoader = () => Promise<{ default: BackendFactory }>;
 
@@ -14,6 +14,7 @@ const BUILTINS: Readonly<Record<string, BuiltinLoader>> = {
   env: () => import("../../backends/env.js"),
   http: () => import("../../backends/http.js"),
   awssm: () => import("../../backends/awssm.js"),
+  ssm: () => import("../../backends/ssm.js"),
   vault: () => import("../../backends/vault.js"),
 };
 const BUILTIN_ALIASES: Readonly<Record<string, string>> = { insecure: "http" };

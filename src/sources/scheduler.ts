@@ -3,7 +3,7 @@ import { refKey, type Backend, type Secret, type SecretRef } from "../api/backen
 import { formatDuration } from "../api/duration.js";
 import { classifyError, TransientError, type ErrorClass } from "../api/errors.js";
 import { backoff, jitter, type Random } from "./jitter.js";
-import { safeError } from "../observe/log.js";
+import { safeError } from "../api/log.js";
 import { INTENTIONALLY_EMPTY } from "../api/refs.js";
 import type { SecretStore } from "./store.js";
 

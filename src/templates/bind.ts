@@ -3,7 +3,7 @@ import { refKey } from "../api/backend.js";
 import type { ResolvedConfig } from "../config/resolve.js";
 import { TemplateError } from "../api/errors.js";
 import type { BackendRegistry } from "../sources/registry.js";
-import type { Binding, TemplateEntry } from "../runner.js";
+import type { Binding, TemplateEntry } from "./entry.js";
 import { parseTemplate } from "./parse.js";
 import type { TemplateFile } from "./template-dir.js";
 

@@ -5,10 +5,10 @@
  */
 import { isAlias, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from "yaml";
 import { TemplateError } from "../api/errors.js";
+import { parseMode } from "../config/mode.js";
 import { parseDuration } from "../api/duration.js";
 import { parseRef, RefSyntaxError, type RefSpec } from "../api/refs.js";
-import { parseMode } from "../config/mode.js";
-import { splitCommand } from "./split-command.js";
+import { splitCommand } from "../output/split-command.js";
 import { excerpt, type SourceFile } from "./source.js";
 
 /** Output escaping applied to every `{{name}}` (never to `{{{name}}}` or `{{&name}}`). */

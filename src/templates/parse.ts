@@ -11,8 +11,8 @@ import { analyzeBody, BodyError } from "./body.js";
 import { parseFrontMatter, splitFrontMatter, type EscapeMode, type WaitSpec } from "./front-matter.js";
 import { SourceFile } from "./source.js";
 
-export { SECRET_NAME, FRONT_MATTER_KEYS, type EscapeMode, type WaitSpec } from "./front-matter.js";
 export { parseMode } from "../config/mode.js";
+export { SECRET_NAME, FRONT_MATTER_KEYS, type EscapeMode, type WaitSpec } from "./front-matter.js";
 export { GO_SYNTAX } from "./body.js";
 
 /** Settings a template inherits when its front matter does not give them. */

@@ -19,7 +19,7 @@
  */
 import { refKey, type Backend, type FetchContext, type Secret, type SecretRef } from "../api/backend.js";
 import { classifyError } from "../api/errors.js";
-import { silentLogger } from "../observe/log.js";
+import { silentLogger } from "../api/log.js";
 
 /** What {@link checkBackendConformance} is run against. */
 export interface ConformanceOptions {

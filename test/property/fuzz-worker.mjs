@@ -21,7 +21,7 @@ const { DurationError, parseDuration, formatDuration, toMs } = await load("src/a
 const { TemplateError, SecretNotFoundError, ConfigError } = await load("src/api/errors.js");
 const { parseTemplate, parseMode } = await load("src/templates/parse.js");
 const { renderTemplate } = await load("src/templates/render.js");
-const { splitCommand } = await load("src/templates/split-command.js");
+const { splitCommand } = await load("src/output/split-command.js");
 const { globToRegExp } = await load("src/config/glob.js");
 const { resolveConfig } = await load("src/config/resolve.js");
 

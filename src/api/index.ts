@@ -1,0 +1,27 @@
+/**
+ * emissaryd/backend — everything a backend author needs, and nothing of the daemon: the Backend
+ * contract, the errors that tell the fetch loop what to do, references, durations, the safe
+ * error serializer and helpers, and the memory backend. The built-in backends import only this
+ * module; `emissaryd` re-exports all of it.
+ * @packageDocumentation
+ */
+export type { Backend, BackendFactory, BackendFactoryContext, FetchContext, ResolveContext, Secret, SecretRef } from "./backend.js";
+export { refKey } from "./backend.js";
+export {
+  EmissaryError,
+  SecretNotFoundError,
+  TransientError,
+  FatalError,
+  TemplateError,
+  ConfigError,
+  WriteError,
+  classifyError,
+  type ErrorClass,
+  type SourceLocation,
+} from "./errors.js";
+export { parseDuration, toMs, formatDuration, DurationError } from "./duration.js";
+export { parseRef, extractValue, parsePointer, INTENTIONALLY_EMPTY, RefSyntaxError, type RefSpec, type FieldSelector, type ResolvedValue } from "./refs.js";
+export { safeError, silentLogger, LOG_LEVELS, LOG_FORMATS, type LogLevel, type LogFormat, type SafeError, type Logger } from "./log.js";
+export { contentVersion, rejectUnknownKeys, rejectUnknownOptions } from "./backend-helpers.js";
+export { createMemoryBackend, type MemoryBackend, type MemoryBackendOptions } from "./memory-backend.js";
+export { readRegularFile, readRegularFileSync, readFailure, READ_MAX_BYTES, type SafeReadOptions } from "./safe-read.js";
