@@ -32,7 +32,7 @@ describe("library: refresh, change reports, next fetches", () => {
     const s = current.status();
     for (const r of s.references) {
       expect(r.nextFetchReason).toBe("refresh");
-      expect(r.nextFetchAt! - Date.now()).toBeGreaterThan(25 * 60_000);
+      expect(r.nextFetchAt! - Date.now()).toBeGreaterThan(20 * 60_000);
     }
 
     const fetches = mem.fetchCount;
