@@ -6,7 +6,6 @@
  * @module
  */
 import { basename, extname, relative } from "node:path";
-import type { Backend } from "../api/backend.js";
 import { EmissaryError } from "../api/errors.js";
 import type { TemplateEntry } from "./entry.js";
 
@@ -66,7 +65,7 @@ export function selectReferences(entries: readonly TemplateEntry[], sel: Refresh
   for (const e of entries) {
     for (const b of e.bindings) {
       let t = all.get(b.key);
-      if (!t) all.set(b.key, (t = { backend: (e.backends?.get(b.key) as Backend | undefined)?.name ?? b.spec.ref.backend, templates: [] }));
+      if (!t) all.set(b.key, (t = { backend: e.backends?.get(b.key)?.name ?? b.spec.ref.backend, templates: [] }));
       if (!t.templates.includes(e.file)) t.templates.push(e.file);
     }
   }
