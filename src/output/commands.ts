@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import { CommandTiming, type CommandWait, type Random } from "./command-timing.js";
 import { childEnv, runCommand, type CommandResult } from "./executor.js";
-import { maskOutput, secretForms } from "./mask.js";
+import { MIN_MASK_LENGTH, maskOutput, secretForms } from "./mask.js";
 
 /** A command to run after a write. */
 export interface CommandJob {
@@ -38,6 +38,11 @@ export interface CommandQueueOptions {
   readonly onIdle?: () => void;
   /** Called when a command is held for its splay or minimum interval. */
   readonly onWait?: (w: CommandWait) => void;
+  /**
+   * Every other secret value emissary holds (of any template), masked out of command output too:
+   * a command run for one template may print another's file. Asked only when there is output.
+   */
+  readonly otherSecrets?: () => Iterable<string>;
   /** Randomness for splay (tests). @defaultValue Math.random */
   readonly random?: Random;
 }
@@ -114,6 +119,15 @@ export class CommandQueue {
     void this.#drain();
   }
 
+  /**
+   * What to mask in a job's output: its templates' values (a short one withholds the output) and
+   * every other value emissary holds (long enough to mask).
+   */
+  #forms(job: CommandJob): string[] {
+    const others = [...(this.#opts.otherSecrets?.() ?? [])].filter((v) => v.length >= MIN_MASK_LENGTH);
+    return [...new Set([...secretForms(job.mask ?? []), ...secretForms(others)])].sort((a, b) => b.length - a.length);
+  }
+
   /** Resolves when the queue is empty and no command runs. */
   whenIdle(): Promise<void> {
     if (this.idle) return Promise.resolve();
@@ -147,7 +161,7 @@ export class CommandQueue {
         // What the command printed may include secrets: every value its templates rendered with is
         // masked first — before the tail is cut, so no cut leaves half a secret — for the log line
         // and for listeners of the "command" event alike.
-        const outputTail = result.outputTail ? maskOutput(result.outputTail, secretForms(job.mask ?? [])) : "";
+        const outputTail = result.outputTail ? maskOutput(result.outputTail, this.#forms(job)) : "";
         const fields = { exitCode: result.exitCode, signal: result.signal, durationMs: Math.round(result.durationMs), timedOut: result.timedOut };
         // The per-write line (runner) reports the outcome at info; this one is for debugging.
         if (result.ok) log.debug(fields, "command finished");

@@ -41,6 +41,27 @@ function collectLeaves(data: unknown, out: string[], seen: Set<object>): void {
   }
 }
 
+/**
+ * The texts of a fetched secret, as the store holds it: the value (and trimmed), and the string
+ * and number leaves of its JSON (or parsed YAML) data — every field a template could take from it.
+ * Texts shorter than {@link MIN_MASK_LENGTH} are left out (they are only masked, never withheld).
+ */
+export function storedTexts(secret: { readonly value: string; readonly data?: unknown }): string[] {
+  const out: string[] = [];
+  for (const t of [secret.value, secret.value.trim()]) if (t.length >= MIN_MASK_LENGTH) out.push(t);
+  let data = secret.data;
+  const v = secret.value.trim();
+  if (data === undefined && (v.startsWith("{") || v.startsWith("["))) {
+    try {
+      data = JSON.parse(v);
+    } catch {
+      data = undefined;
+    }
+  }
+  if (data !== null && typeof data === "object") collectLeaves(data, out, new Set());
+  return out;
+}
+
 const HTML: Readonly<Record<string, string>> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;", "/": "&#x2F;", "`": "&#x60;", "=": "&#x3D;" };
 
 /**

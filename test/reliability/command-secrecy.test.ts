@@ -79,6 +79,11 @@ describe("a failing command's output tail", () => {
     const quoted = `${canary("quoted")}"with\\quotes"`;
     writeFileSync(join(dir, "secrets", "db.json"), JSON.stringify({ user: "app", password, nested: { key: apiKey, cert } }));
     writeFileSync(join(dir, "secrets", "q"), quoted);
+    // A second template with the same command: one run for both, masking the values of both.
+    const other = canary("othertpl");
+    writeFileSync(join(dir, "secrets", "other"), other);
+    // Both use this one: changing it makes both templates write in one pass, so one command run.
+    writeFileSync(join(dir, "secrets", "common"), "c1");
     const b64 = (s: string): string => Buffer.from(s).toString("base64");
     // The command prints the values in several forms (printf: dash's echo would read backslashes).
     const script = join(dir, "print.sh");
@@ -90,6 +95,7 @@ describe("a failing command's output tail", () => {
         `printf 'b64: %s %s\\n' '${b64(password)}' '${b64(apiKey)}'`,
         `printf 'json: %s\\n' '${JSON.stringify(quoted).slice(1, -1)}'`,
         `cat ${join(dir, "secrets", "q")}; echo`,
+        `printf 'other: %s\\n' "$(cat ${join(dir, "secrets", "other")})"`,
         "echo 'reload refused: bad config' >&2",
         "exit 3",
         "",
@@ -98,16 +104,22 @@ describe("a failing command's output tail", () => {
     );
     writeFileSync(
       join(dir, "tpl", "app.tpl"),
-      `---\ndest: ${join(dir, "out", "app.conf")}\ncommand: ["${script}"]\nsecrets:\n  db: file:${join(dir, "secrets", "db.json")}\n  pw: file:${join(dir, "secrets", "db.json")}#password\n  q: file:${join(dir, "secrets", "q")}\n---\n{{db.user}} {{pw}} {{db.nested.key}} {{q}}\n`,
+      `---\ndest: ${join(dir, "out", "app.conf")}\ncommand: ["${script}"]\nsecrets:\n  db: file:${join(dir, "secrets", "db.json")}\n  pw: file:${join(dir, "secrets", "db.json")}#password\n  q: file:${join(dir, "secrets", "q")}\n  c: file:${join(dir, "secrets", "common")}\n---\n{{db.user}} {{pw}} {{db.nested.key}} {{q}} {{c}}\n`,
     );
+    writeFileSync(join(dir, "tpl", "other.tpl"), `---\ndest: ${join(dir, "out", "other.conf")}\ncommand: ["${script}"]\nsecrets:\n  o: file:${join(dir, "secrets", "other")}\n  c: file:${join(dir, "secrets", "common")}\n---\n{{o}} {{c}}\n`);
     const daemon = spawnEmissary(["run", "--templates", join(dir, "tpl"), "--log-level", "trace"]);
     try {
-      const line = await daemon.waitForLog((l) => l.msg === "output of the failed command", 15_000, "the output tail at debug");
+      await daemon.waitForLog((l) => l.msg === "output of the failed command", 15_000, "the output tail at debug");
+      writeFileSync(join(dir, "secrets", "common"), "c2");
+      const both = (l: Record<string, unknown>): boolean => l.msg === "output of the failed command" && Array.isArray(l.templates) && l.templates.length === 2;
+      const line = await daemon.waitForLog(both, 15_000, "one run for both templates");
       const tail = String(line.outputTail);
       expect(tail).toContain("[redacted]");
       expect(tail).toContain("reload refused: bad config"); // what is not a secret value stays readable
       expect(tail).toContain("raw: [redacted]\n"); // the whole object is a value of the template too
-      for (const v of [password, apiKey, cert, quoted, b64(password), b64(apiKey), JSON.stringify(quoted).slice(1, -1)]) {
+      expect(tail).toContain("other: [redacted]\n");
+      expect(line.templates).toEqual([join(dir, "tpl", "app.tpl"), join(dir, "tpl", "other.tpl")]);
+      for (const v of [password, apiKey, cert, quoted, other, b64(password), b64(apiKey), JSON.stringify(quoted).slice(1, -1)]) {
         expect(tail.includes(v), `a secret form is in the logged tail`).toBe(false);
       }
       expect(tail).not.toContain("CANARY");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MASK, maskOutput, secretForms, valueTexts } from "../../../src/output/mask.js";
+import { MASK, maskOutput, secretForms, storedTexts, valueTexts } from "../../../src/output/mask.js";
 import { CommandQueue, type CommandEvent } from "../../../src/output/commands.js";
 import { silentLogger } from "../../../src/observe/log.js";
 import { canary } from "../../helpers/canary.js";
@@ -54,14 +54,28 @@ describe("CommandQueue masks a failing command's output", () => {
     const capture = { ...logger, child: () => capture, debug: (o: Record<string, unknown>) => lines.push(o), warn: () => undefined } as unknown as typeof logger;
     const events: CommandEvent[] = [];
     const q = new CommandQueue({ logger: capture, env: { PATH: process.env.PATH }, onDone: (e) => events.push(e) });
-    q.enqueue([
-      { argv: ["/bin/sh", "-c", `printf '%s %s\\n' '${a}' '${b}'; exit 1`], timeoutMs: 10_000, templates: ["x.tpl"], mask: [a] },
-      { argv: ["/bin/sh", "-c", `printf '%s %s\\n' '${a}' '${b}'; exit 1`], timeoutMs: 10_000, templates: ["y.tpl"], mask: [b] },
-    ]);
+    // One run for two templates (the runner merges a pass's identical commands and their values).
+    q.enqueue([{ argv: ["/bin/sh", "-c", `printf '%s %s\\n' '${a}' '${b}'; exit 1`], timeoutMs: 10_000, templates: ["x.tpl", "y.tpl"], mask: [a, b] }]);
     await q.whenIdle();
     expect(events).toHaveLength(1);
     expect(events[0]!.outputTail).toBe(`${MASK} ${MASK}\n`);
     const tail = lines.find((l) => "outputTail" in l);
     expect(tail?.outputTail).toBe(`${MASK} ${MASK}`);
+  });
+
+  it("masks every other value emissary holds too (a command may print another template's file), without withholding for short ones", async () => {
+    const mine = canary("mine");
+    const theirs = canary("theirs");
+    const field = canary("field");
+    const events: CommandEvent[] = [];
+    const q = new CommandQueue({
+      logger: silentLogger(),
+      env: { PATH: process.env.PATH },
+      onDone: (e) => events.push(e),
+      otherSecrets: () => [...storedTexts({ value: `  ${theirs}\n` }), ...storedTexts({ value: JSON.stringify({ user: "app", pw: field, port: 1 }) }), ...storedTexts({ value: "42" })],
+    });
+    q.enqueue([{ argv: ["/bin/sh", "-c", `printf '%s %s %s port 42\\n' '${mine}' '${theirs}' '${field}'; exit 1`], timeoutMs: 10_000, templates: ["x.tpl"], mask: [mine] }]);
+    await q.whenIdle();
+    expect(events[0]!.outputTail).toBe(`${MASK} ${MASK} ${MASK} port 42\n`);
   });
 });
