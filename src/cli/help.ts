@@ -18,6 +18,8 @@ Flags (flag > environment > config file > default):
   --status-addr A        EMISSARY_STATUS_ADDR      serve /healthz /readyz /metrics /status, e.g. 127.0.0.1:9750 (default: off)
   --backend-module P     EMISSARY_BACKEND_MODULES  load a custom backend module (repeatable; env: comma list)
   --timeout D            EMISSARY_TIMEOUT          once/render: give up after D (default: wait forever)
+  --state-dir DIR        EMISSARY_STATE_DIR        keeps issued certificates and leases across restarts
+                                                   (default: /var/lib/emissary; "" = off)
   --json                                           check: print the summary as JSON
   -h, --help                                       show this help
   -v, --version                                    print the version
