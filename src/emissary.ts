@@ -10,6 +10,7 @@ import { Runner } from "./runner.js";
 import type { TemplateEntry } from "./templates/entry.js";
 import { DEFAULT_REFRESH_MS, Scheduler } from "./sources/scheduler.js";
 import { buildStatus, recordFetch, type EmissaryPhase, type EmissaryStatus, type FetchRecord } from "./observe/status-model.js";
+import { StateDir } from "./sources/state.js";
 import { SecretStore } from "./sources/store.js";
 import { planReferences } from "./templates/bind.js";
 import { TemplateSync } from "./templates/sync.js";
@@ -41,6 +42,11 @@ export interface EmissaryOptions {
   resolved?: ResolvedConfig;
   /** Command-line flags: `reload()` resolves the config again from these, the environment and the config file. */
   flags?: FlagValues;
+  /**
+   * Where issued certificates and leases are kept across restarts, as `--state-dir`; `""` = off.
+   * @defaultValue `EMISSARY_STATE_DIR`, else `state_dir` of the config file, else /var/lib/emissary
+   */
+  stateDir?: string;
 }
 
 /** Result of {@link Emissary.settled}. */
@@ -92,6 +98,7 @@ export async function createEmissary(options: EmissaryOptions = {}): Promise<Emi
     ...(options.pattern !== undefined ? { pattern: options.pattern } : {}),
     ...(options.config !== undefined ? { config: options.config } : {}),
     ...(options.modules ? { backendModules: [...options.modules] } : {}),
+    ...(options.stateDir !== undefined ? { stateDir: options.stateDir } : {}),
   };
   const config = options.resolved ?? resolveConfig(flags, env, cwd);
   return new EmissaryImpl(options, config, flags, env, cwd);
@@ -106,6 +113,10 @@ class EmissaryImpl implements Emissary {
   readonly #runner: Runner;
   #registry!: BackendRegistry;
   #scheduler!: Scheduler;
+  #state: StateDir;
+  /** Reference keys the templates use now (what the state directory keeps). */
+  #neededKeys: ReadonlySet<string> = new Set();
+  #stateGc: Promise<void> = Promise.resolve();
   readonly #templates: TemplateSync;
   #watcher?: TemplateDirWatcher;
   #keepAlive?: NodeJS.Timeout;
@@ -129,6 +140,7 @@ class EmissaryImpl implements Emissary {
   ) {
     this.config = config;
     this.#logger = options.logger ?? createLogger(config.log);
+    this.#state = new StateDir({ dir: config.stateDir, logger: this.#logger });
     this.#events = new TypedEmitter(() => this.#logger);
     this.#commands = new CommandQueue({
       logger: this.#logger,
@@ -190,6 +202,7 @@ class EmissaryImpl implements Emissary {
       store: this.#store,
       logger: this.#logger,
       retryMs: this.config.defaults.retryMs,
+      state: this.#state.refs,
       onFetch: (o) => {
         recordFetch(this.#fetches, o.key, o.outcome, o.error);
         this.#events.emit("fetch", { backend: o.ref.backend, ref: o.key, outcome: o.outcome, changed: o.changed, durationMs: o.durationMs });
@@ -207,6 +220,7 @@ class EmissaryImpl implements Emissary {
       ...(this.config.configFile ? { configFile: this.config.configFile } : {}),
       ...(this.options.backends ? { custom: this.options.backends } : {}),
       modules: this.config.modules,
+      state: (name) => this.#state.forBackend(name),
     });
     await registry.init();
     this.#registry = registry;
@@ -272,6 +286,7 @@ class EmissaryImpl implements Emissary {
       return;
     }
     // Backends are rebuilt with the new config; fetched values stay in the store, so nothing is refetched at once.
+    if (this.config.stateDir !== this.#state.dir) this.#state = new StateDir({ dir: this.config.stateDir, logger: this.#logger });
     const oldScheduler = this.#scheduler;
     const oldRegistry = this.#registry;
     try {
@@ -293,6 +308,15 @@ class EmissaryImpl implements Emissary {
     for (const key of this.#scheduler.keys()) if (!needed.has(key)) this.#scheduler.release(key);
     for (const p of needed.values()) this.#scheduler.ensure(p.ref, p.backend, p.refreshMs, p.label);
     this.#store.retain(new Set(needed.keys()));
+    this.#neededKeys = new Set(needed.keys());
+    // Kept entries no template uses are deleted, but not while the template set is incomplete:
+    // a missing directory or an invalid template would otherwise cost its certificates.
+    if (!this.#templates.dirMissing && next.every((e) => e.state !== "invalid")) {
+      this.#stateGc = this.#stateGc.then(() => this.#state.retain(this.#neededKeys)).then(
+        () => undefined,
+        (err: unknown) => this.#logger.warn({ err: safeError(err) }, "cleaning the state directory failed"),
+      );
+    }
     for (const key of this.#fetches.keys()) if (!needed.has(key)) this.#fetches.delete(key);
     this.#events.emit("reload", { templates: next.length, invalid: next.filter((e) => e.state === "invalid").length });
     this.#checkSettled();
@@ -305,6 +329,8 @@ class EmissaryImpl implements Emissary {
       ...(this.#startedAt !== undefined ? { startedAt: this.#startedAt } : {}),
       ...(busySince !== undefined ? { busySince } : {}),
       fetches: this.#fetches,
+      certificates: (key) => this.#store.get(key)?.secret.certificate,
+      state: { dir: this.#state.dir, phase: this.#state.phase },
     });
   }
 
@@ -359,6 +385,7 @@ class EmissaryImpl implements Emissary {
       await this.#commands.stop(opts.force ?? false);
       this.#runner.flushWriteLogs();
       await this.#registry?.close();
+      await this.#stateGc;
       if (this.#keepAlive) clearInterval(this.#keepAlive);
       this.#phase = "stopped";
       this.#logger.info("emissary stopped");
