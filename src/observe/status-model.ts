@@ -1,3 +1,4 @@
+import type { CertificateInfo } from "../api/backend.js";
 import type { EventSource } from "./events.js";
 import type { ErrorClass } from "../api/errors.js";
 import type { LastCommand, TemplateEntry, TemplateStateName } from "../templates/entry.js";
@@ -47,6 +48,8 @@ export interface ReferenceStatus {
   readonly error?: string;
   /** Template files that use it. */
   readonly templates: readonly string[];
+  /** For an issued certificate: its validity and when it is re-issued (epoch ms; no content). */
+  readonly certificate?: CertificateInfo;
 }
 
 /** Lifecycle phase of an emissary. */
@@ -68,6 +71,8 @@ export interface EmissaryStatus {
   readonly templates: readonly TemplateStatus[];
   /** Every unique reference the templates use, with its last fetch outcome. */
   readonly references: readonly ReferenceStatus[];
+  /** The state directory: where it is and whether it is in use (`off`, `closed` = not used yet, `open`, `refused`). */
+  readonly stateDir?: { readonly dir: string; readonly phase: string };
 }
 
 /** Lifecycle facts {@link buildStatus} adds to the templates. */
@@ -77,6 +82,9 @@ export interface StatusExtras {
   readonly busySince?: number;
   /** Last fetch per reference key. */
   readonly fetches?: ReadonlyMap<string, FetchRecord>;
+  /** The certificate a reference key holds, if any. */
+  readonly certificates?: (key: string) => CertificateInfo | undefined;
+  readonly state?: { readonly dir: string; readonly phase: string };
 }
 
 /** Builds the status snapshot from the runner's entries. */
@@ -103,6 +111,7 @@ export function buildStatus(entries: readonly TemplateEntry[], backends: readonl
   }
   const references = [...refs].map(([ref, r]): ReferenceStatus => {
     const f = extras.fetches?.get(ref);
+    const cert = extras.certificates?.(ref);
     return {
       ref,
       backend: r.backend,
@@ -110,6 +119,7 @@ export function buildStatus(entries: readonly TemplateEntry[], backends: readonl
       ...(f?.lastOkAt !== undefined ? { lastOkAt: f.lastOkAt } : {}),
       ...(f?.error !== undefined ? { error: f.error } : {}),
       templates: r.templates,
+      ...(cert ? { certificate: { ...cert } } : {}),
     };
   });
   return {
@@ -121,6 +131,7 @@ export function buildStatus(entries: readonly TemplateEntry[], backends: readonl
     backends: [...backends],
     templates,
     references,
+    ...(extras.state ? { stateDir: { ...extras.state } } : {}),
   };
 }
 
