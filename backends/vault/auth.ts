@@ -5,8 +5,9 @@
  *   TTL, then renewed at about 2/3 of it.
  * - `token_file`: a Vault Agent sink; the file is checked on every use and re-read when it changes.
  *   Not renewed unless `renew: true` (the agent renews its own token).
- * - `approle` / `aws`: a login; the token is renewed at about 2/3 of its TTL, renewal is retried
- *   with backoff, and when it fails (or the token nears its max TTL) emissary logs in again.
+ * - `approle` / `aws` / `jwt` / `cert`: a login; the token is renewed at about 2/3 of its TTL,
+ *   renewal is retried with backoff, and when it fails (or the token nears its max TTL) emissary
+ *   logs in again.
  *
  * A 403 on a token that has worked before may mean it was revoked: the token is looked up and,
  * when it is dead, emissary logs in again once and retries; further forced logins back off
@@ -17,11 +18,12 @@
  * The token and the AppRole ids never reach a log line or an error message: every Vault error
  * string is passed through {@link TokenManager.redact}.
  */
-import { FatalError, TransientError, formatDuration, safeError, type Logger } from "../../src/api/index.js";
+import { FatalError, TransientError, formatDuration, safeError, type Logger, type StateAccess } from "../../src/api/index.js";
 import type { AwsCredentialSource } from "./aws-iam.js";
-import { vaultErrors, type VaultClient, type VaultResponse } from "./client.js";
-import type { VaultAuthConfig } from "./config.js";
-import { login, tokenFileId } from "./login.js";
+import { VaultClient, vaultErrors, type VaultResponse } from "./client.js";
+import type { VaultAuthConfig, VaultSettings } from "./config.js";
+import { login, secretIdEntry, tokenFileId, type LoginAuth } from "./login.js";
+import { BACKOFF_BASE_MS, BACKOFF_CAP_MS, RENEW_ATTEMPTS, backoff, num, type State } from "./token-state.js";
 
 /** A token handed to a request, with its generation (it changes with every new token). */
 export interface TokenLease {
@@ -29,44 +31,20 @@ export interface TokenLease {
   readonly gen: number;
 }
 
-interface State {
-  readonly token: string;
-  readonly gen: number;
-  /** Remaining TTL when obtained/renewed; undefined = unknown, 0 = does not expire. */
-  ttlMs?: number;
-  /** The TTL the token was created with (the renewal increment). */
-  initialTtlMs?: number;
-  renewable: boolean;
-  obtainedAt: number;
-  /** A request with this token has succeeded (so a later 403 may mean revocation). */
-  worked: boolean;
-  fileId?: string;
-}
-
 /** Options for {@link TokenManager}. */
 export interface TokenManagerOptions {
   readonly client: VaultClient;
   readonly auth: VaultAuthConfig;
+  /** The backend's settings (a `cert` login with its own client certificate gets its own client). */
+  readonly settings?: VaultSettings;
+  /** The backend's state entries (an unwrapped AppRole secret_id). */
+  readonly state?: StateAccess;
   readonly logger: Logger;
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Clock. @defaultValue Date.now */
   readonly now?: () => number;
   /** AWS credentials for `aws` auth. @defaultValue env keys, then the AWS SDK chain */
   readonly awsCredentials?: AwsCredentialSource;
-}
-
-const BACKOFF_BASE_MS = 1000;
-const BACKOFF_CAP_MS = 5 * 60_000;
-/** Renewal attempts that may fail before a login method logs in again. */
-const RENEW_ATTEMPTS = 3;
-
-function backoff(attempt: number): number {
-  const exp = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.min(attempt, 20));
-  return Math.round(exp / 2 + (exp / 2) * Math.random());
-}
-
-function num(v: unknown): number | undefined {
-  return typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : undefined;
 }
 
 /** Owns the token of one vault backend. */
@@ -83,6 +61,8 @@ export class TokenManager {
   #loginFailures = 0;
   #forcedAt = 0;
   #forcedDelayMs = BACKOFF_BASE_MS;
+  readonly #unwrapped: { fingerprint?: string; secretId?: string } = {};
+  #certClient?: VaultClient;
 
   constructor(opts: TokenManagerOptions) {
     this.#o = opts;
@@ -90,12 +70,17 @@ export class TokenManager {
     const a = opts.auth;
     if (a.method === "token" && a.token) this.#secrets.add(a.token);
     if (a.method === "approle") for (const s of [a.roleId, a.secretId]) if (s) this.#secrets.add(s);
+    // A secret_id unwrapped under an earlier configuration is not left behind.
+    if (a.method === "approle" && !a.secretIdWrapped) void opts.state?.delete(secretIdEntry(a.mount));
+    if (a.method === "cert" && a.clientCert && opts.settings) {
+      this.#certClient = new VaultClient({ settings: { ...opts.settings, clientCert: a.clientCert, clientKey: a.clientKey! }, redact: this.redact });
+    }
     for (const k of ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]) if (opts.env[k]) this.#secrets.add(opts.env[k]!);
   }
 
   /** True for methods that can get a new token by themselves. */
   get canLogin(): boolean {
-    return this.#o.auth.method === "approle" || this.#o.auth.method === "aws";
+    return !(this.#o.auth.method === "token" || this.#o.auth.method === "token_file");
   }
 
   /** Generation of the current token (-1 before the first). */
@@ -163,6 +148,7 @@ export class TokenManager {
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#certClient?.close();
   }
 
   #lease(s: State): TokenLease {
@@ -212,12 +198,15 @@ export class TokenManager {
 
   async #login(reason: string): Promise<State> {
     const a = this.#o.auth;
-    if (a.method !== "approle" && a.method !== "aws") throw new FatalError(`vault: auth method ${a.method} cannot log in`);
-    const r = await login(a, {
+    if (!this.canLogin) throw new FatalError(`vault: auth method ${a.method} cannot log in`);
+    const r = await login(a as LoginAuth, {
       client: this.#o.client,
       env: this.#o.env,
       redact: this.redact,
       remember: (secret) => this.#secrets.add(secret),
+      unwrapped: this.#unwrapped,
+      ...(this.#certClient ? { certClient: this.#certClient } : {}),
+      ...(this.#o.state ? { state: this.#o.state } : {}),
       ...(this.#o.awsCredentials ? { awsCredentials: this.#o.awsCredentials } : {}),
     });
     const s = this.#newState(r.token);
@@ -225,7 +214,7 @@ export class TokenManager {
     s.initialTtlMs = s.ttlMs;
     s.renewable = r.renewable;
     this.#loginFailures = 0;
-    this.#o.logger.info({ method: a.method, mount: a.mount, reason, ttl: this.#ttlLabel(s), renewable: s.renewable }, "vault: logged in");
+    this.#o.logger.info({ method: a.method, mount: (a as LoginAuth).mount, reason, ttl: this.#ttlLabel(s), renewable: s.renewable }, "vault: logged in");
     this.#planNext(s);
     return s;
   }
