@@ -3,10 +3,8 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseCli, UsageError } from "./cli/args.js";
 import { HELP } from "./cli/help.js";
-import { resolveConfig } from "./config/resolve.js";
-import { ConfigError, EmissaryError } from "./api/errors.js";
-import { createLogger } from "./observe/log.js";
-import { pino } from "pino";
+// Only flag parsing and help are loaded up front: `--version` and `--help` never pay for the
+// config validator, YAML, the logger or the daemon (bench B0).
 
 /** The package version, read from package.json next to dist/. */
 export function version(): string {
@@ -31,6 +29,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`emissary ${version()}\n`);
     return 0;
   }
+  const [{ resolveConfig }, { ConfigError, EmissaryError }, { createLogger }, { pino }] = await Promise.all([
+    import("./config/resolve.js"),
+    import("./api/errors.js"),
+    import("./observe/log.js"),
+    import("pino"),
+  ]);
   let config;
   try {
     config = resolveConfig(args.flags, process.env, process.cwd());

@@ -1,5 +1,5 @@
 import { pino, type DestinationStream, type Logger, stdSerializers } from "pino";
-import pretty from "pino-pretty";
+import { createRequire } from "node:module";
 import { LOG_FORMATS, LOG_LEVELS, REDACT_PATHS, safeError, silentLogger, type LogFormat, type LogLevel, type SafeError } from "../api/log.js";
 
 export { LOG_FORMATS, LOG_LEVELS, REDACT_PATHS, safeError, silentLogger, type LogFormat, type LogLevel, type SafeError, type Logger };
@@ -23,6 +23,8 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     serializers: { err: safeError, error: safeError, cause: safeError, req: stdSerializers.req },
   };
   if (opts.format === "pretty") {
+    // Loaded only for `--log-format pretty`: the JSON default never pays for it (~20 ms at start-up).
+    const pretty = createRequire(import.meta.url)("pino-pretty") as typeof import("pino-pretty");
     const stream = pretty({ sync: true, colorize: false, destination: 1 });
     return pino(options, opts.destination ?? stream);
   }

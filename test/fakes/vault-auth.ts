@@ -1,5 +1,6 @@
 /**
- * Auth engines of the fake Vault: AppRole and AWS IAM. Response shapes follow Vault's API docs
+ * Auth engines of the fake Vault: AppRole and AWS IAM (JWT and TLS certificates are in
+ * vault-auth-jwt-cert.ts). Response shapes follow Vault's API docs
  * (api-docs/auth/approle "Login with AppRole", api-docs/auth/aws "Login"): a login answers 200
  * with an `auth` block (client_token, accessor, policies, token_policies, metadata,
  * lease_duration, renewable, entity_id, token_type, orphan) and `data: null`; bad credentials
@@ -10,6 +11,7 @@
  * verifies the SigV4 signature against the secret key it was given for the access key — the
  * check STS would make.
  */
+import { randomUUID } from "node:crypto";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { Sha256 } from "@aws-crypto/sha256-js";
 
@@ -18,14 +20,46 @@ export interface FakeAppRole {
   readonly mount: string;
   readonly roleName: string;
   readonly roleId: string;
-  /** Undefined: bind_secret_id = false. */
+  /** The role's fixed secret ID. Undefined (and no generated ones): bind_secret_id = false. */
   secretId?: string;
+  /** bind_secret_id. @defaultValue true when the role has a secret ID (fixed or generated) */
+  readonly bindSecretId?: boolean;
   /** Remaining logins with the secret id (undefined: unlimited). */
   secretIdUses?: number;
+  /**
+   * More secret IDs, made by `POST auth/<mount>/role/<name>/secret-id` (or
+   * {@link generateSecretId}); each with its own uses and expiry.
+   */
+  readonly extraSecretIds?: Map<string, FakeSecretId>;
   readonly policies: readonly string[];
   readonly tokenTtl: number;
   readonly tokenMaxTtl?: number;
   readonly renewable: boolean;
+}
+
+/** A generated AppRole secret ID. */
+export interface FakeSecretId {
+  readonly accessor: string;
+  /** Remaining uses (undefined: unlimited). */
+  uses?: number;
+  /** Epoch ms after which it is invalid (undefined: never). */
+  readonly expiresAt?: number;
+}
+
+/**
+ * Generates a secret ID for a role, as `POST auth/<mount>/role/<name>/secret-id` does; returns
+ * Vault's response `data` (`secret_id`, `secret_id_accessor`, `secret_id_ttl`, `secret_id_num_uses`).
+ */
+export function generateSecretId(role: FakeAppRole, opts: { ttl?: number; numUses?: number; now: number }): { secret_id: string; secret_id_accessor: string; secret_id_ttl: number; secret_id_num_uses: number } {
+  if (!role.extraSecretIds) throw new Error("fake vault: this AppRole was not made by addAppRole");
+  const secretId = randomUUID();
+  const accessor = randomUUID();
+  role.extraSecretIds.set(secretId, {
+    accessor,
+    ...(opts.numUses ? { uses: opts.numUses } : {}),
+    ...(opts.ttl ? { expiresAt: opts.now + opts.ttl * 1000 } : {}),
+  });
+  return { secret_id: secretId, secret_id_accessor: accessor, secret_id_ttl: opts.ttl ?? 0, secret_id_num_uses: opts.numUses ?? 0 };
 }
 
 /** An AWS IAM principal Vault will accept. */
@@ -61,17 +95,23 @@ export interface LoginFailure {
 }
 
 /** `POST auth/<mount>/login` of an AppRole mount. */
-export function appRoleLogin(roles: readonly FakeAppRole[], mount: string, body: Record<string, unknown>): LoginGrant | LoginFailure {
+export function appRoleLogin(roles: readonly FakeAppRole[], mount: string, body: Record<string, unknown>, now = Date.now()): LoginGrant | LoginFailure {
   const roleId = body.role_id;
   if (typeof roleId !== "string" || roleId === "") return { status: 400, errors: ["missing role_id"] };
   const role = roles.find((r) => r.mount === mount && r.roleId === roleId);
   if (!role) return { status: 400, errors: ["invalid role or secret ID"] };
-  if (role.secretId !== undefined) {
+  if (role.bindSecretId ?? (role.secretId !== undefined || (role.extraSecretIds?.size ?? 0) > 0)) {
     if (typeof body.secret_id !== "string" || body.secret_id === "") return { status: 400, errors: ["missing secret_id"] };
-    if (body.secret_id !== role.secretId) return { status: 400, errors: ["invalid role or secret ID"] };
-    if (role.secretIdUses !== undefined) {
-      if (role.secretIdUses <= 0) return { status: 400, errors: ["invalid role or secret ID"] };
-      role.secretIdUses--;
+    const extra = role.extraSecretIds?.get(body.secret_id);
+    if (extra) {
+      if ((extra.uses !== undefined && extra.uses <= 0) || (extra.expiresAt !== undefined && now >= extra.expiresAt)) return { status: 400, errors: ["invalid role or secret ID"] };
+      if (extra.uses !== undefined) extra.uses--;
+    } else {
+      if (body.secret_id !== role.secretId) return { status: 400, errors: ["invalid role or secret ID"] };
+      if (role.secretIdUses !== undefined) {
+        if (role.secretIdUses <= 0) return { status: 400, errors: ["invalid role or secret ID"] };
+        role.secretIdUses--;
+      }
     }
   }
   return {

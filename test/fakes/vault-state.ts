@@ -1,17 +1,14 @@
 /**
  * State and read paths of the fake Vault (see vault-server.ts for the documented shapes it
- * follows): tokens with TTLs and policies, mounts (KV v1, KV v2, database), dynamic credentials
- * with leases.
+ * follows): tokens with TTLs and policies, mounts (KV v1, KV v2, database, pki), KV reads.
+ * Leases and dynamic credentials are in vault-leases.ts.
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import type { LoginGrant } from "./vault-auth.js";
+import { allows, grantedPatterns, type Capability, type PolicyRules } from "./vault-policy.js";
+import { DENIED, errorReply, multiError, parseDuration, renewalTtl, type Reply } from "./vault-util.js";
 
-/** An HTTP answer. */
-export interface Reply {
-  readonly status: number;
-  readonly body?: unknown;
-  readonly headers?: Record<string, string>;
-}
+export type { Reply } from "./vault-util.js";
 
 /** A token the fake knows. */
 export interface FakeToken {
@@ -26,6 +23,8 @@ export interface FakeToken {
   readonly issuedAt: number;
   expiresAt?: number;
   readonly maxExpiresAt?: number;
+  /** Max TTL in seconds, counted from `issuedAt` (undefined: none). */
+  readonly maxTtl?: number;
   revoked: boolean;
   readonly path: string;
   readonly meta: Record<string, string>;
@@ -36,7 +35,7 @@ export interface FakeMount {
   /** Full path with the namespace and a trailing slash (`ops/secret/`). */
   readonly path: string;
   readonly namespace: string;
-  readonly type: "kv" | "database";
+  readonly type: "kv" | "database" | "pki";
   readonly kvVersion?: 1 | 2;
   readonly accessor: string;
   readonly uuid: string;
@@ -49,26 +48,9 @@ interface KvVersion {
   destroyed: boolean;
 }
 
-/** A database role handing out credentials with a lease. */
-export interface FakeDbRole {
-  readonly ttl: number;
-  readonly maxTtl: number;
-  readonly renewable: boolean;
-  readonly password?: () => string;
-}
-
-interface Lease {
-  readonly id: string;
-  readonly tokenId: string;
-  expiresAt: number;
-  readonly maxExpiresAt: number;
-  readonly renewable: boolean;
-  readonly ttl: number;
-  /** The credentials' user name. */
-  readonly username: string;
-}
-
 const KV_V1_DEFAULT_LEASE = 2_764_800;
+/** Vault's system max lease TTL (768h), the cap when nothing smaller is configured. */
+export const SYSTEM_MAX_TTL = 2_764_800;
 
 /** The fake's data. */
 export class FakeVaultState {
@@ -76,8 +58,8 @@ export class FakeVaultState {
   readonly mounts: FakeMount[] = [];
   readonly kv1 = new Map<string, Record<string, unknown>>();
   readonly kv2 = new Map<string, { versions: Map<number, KvVersion>; current: number }>();
-  readonly dbRoles = new Map<string, FakeDbRole>();
-  readonly leases = new Map<string, Lease>();
+  /** Named ACL policies (see vault-policy.ts); token policies not named here are path globs. */
+  readonly policies = new Map<string, PolicyRules>();
   readonly now: () => number;
 
   constructor(now: () => number) {
@@ -85,7 +67,7 @@ export class FakeVaultState {
   }
 
   /** Mounts an engine at `path` (`secret`, or `ops/secret` inside namespace `ops`). */
-  mount(path: string, type: "kv" | "database", opts: { version?: 1 | 2; namespace?: string } = {}): FakeMount {
+  mount(path: string, type: "kv" | "database" | "pki", opts: { version?: 1 | 2; namespace?: string } = {}): FakeMount {
     const ns = opts.namespace ?? "";
     const p = `${ns ? ns + "/" : ""}${path.replace(/^\/+|\/+$/g, "")}/`;
     const m: FakeMount = { path: p, namespace: ns, type, ...(type === "kv" ? { kvVersion: opts.version ?? 2 } : {}), accessor: `${type}_${randomBytes(4).toString("hex")}`, uuid: randomUUID() };
@@ -107,7 +89,7 @@ export class FakeVaultState {
       renewable: opts.renewable ?? ttl > 0,
       issuedAt: now,
       ...(ttl > 0 ? { expiresAt: now + ttl * 1000 } : {}),
-      ...(opts.maxTtl !== undefined ? { maxExpiresAt: now + opts.maxTtl * 1000 } : {}),
+      ...(opts.maxTtl !== undefined ? { maxExpiresAt: now + opts.maxTtl * 1000, maxTtl: opts.maxTtl } : {}),
       revoked: false,
       path: opts.path ?? "auth/token/create",
       meta: opts.meta ?? {},
@@ -115,11 +97,15 @@ export class FakeVaultState {
     return id;
   }
 
-  /** Revokes a token (and, as Vault does, the leases made with it). */
+  /** Defines a named ACL policy: `{ "pki/issue/web": ["update"], "secret/data/*": ["read"] }`. */
+  setPolicy(name: string, rules: PolicyRules): void {
+    this.policies.set(name, rules);
+  }
+
+  /** Revokes a token (and, as Vault does, the leases made with it: see the leases layer). */
   revokeToken(id: string): void {
     const t = this.tokens.get(id);
     if (t) t.revoked = true;
-    for (const [k, l] of this.leases) if (l.tokenId === id) this.leases.delete(k);
   }
 
   /** Revokes every token issued by a login (all but those made with createToken). */
@@ -129,7 +115,7 @@ export class FakeVaultState {
 
   /** Writes a KV secret at `path` (`secret/app` — no `data/`). Returns the new version (v2) or 0. */
   kvPut(path: string, data: Record<string, unknown>): number {
-    const m = this.#mountOf(path);
+    const m = this.mountOf(path);
     if (!m || m.type !== "kv") throw new Error(`fake vault: no kv mount for ${path}`);
     if (m.kvVersion === 1) {
       this.kv1.set(path, data);
@@ -148,29 +134,6 @@ export class FakeVaultState {
     const e = this.kv2.get(path);
     const v = e?.versions.get(version ?? e.current);
     if (v) v.deletionTime = new Date(this.now()).toISOString();
-  }
-
-  /** Adds a database role under a `database` mount. */
-  dbRole(mount: string, role: string, r: FakeDbRole): void {
-    this.dbRoles.set(`${mount.replace(/\/+$/, "")}/creds/${role}`, r);
-  }
-
-  /** Milliseconds left on the lease of the credentials with this user name (≤ 0: expired or revoked). */
-  leaseLeft(username: string): number {
-    const l = [...this.leases.values()].find((x) => x.username === username);
-    if (!l || !this.validToken(l.tokenId)) return 0;
-    return l.expiresAt - this.now();
-  }
-
-  /** Revokes the lease of the credentials with this user name. */
-  revokeLease(username: string): void {
-    for (const [k, l] of this.leases) if (l.username === username) this.leases.delete(k);
-  }
-
-  /** Number of live (unexpired, unrevoked) leases. */
-  liveLeases(): number {
-    const now = this.now();
-    return [...this.leases.values()].filter((l) => l.expiresAt > now && this.validToken(l.tokenId)).length;
   }
 
   envelope(over: Record<string, unknown>): Record<string, unknown> {
@@ -201,11 +164,13 @@ export class FakeVaultState {
     return t;
   }
 
-  #allowed(t: FakeToken, full: string): boolean {
-    return t.policies.some((p) => p === "root" || (p.endsWith("*") ? full.startsWith(p.slice(0, -1)) : full === p));
+  /** Whether the token's policies allow `op` on `full` (the path with its namespace). */
+  allowed(t: FakeToken, full: string, op: Capability = "read"): boolean {
+    return allows(t.policies, this.policies, full, op);
   }
 
-  #mountOf(full: string): FakeMount | undefined {
+  /** The mount `full` lies under (the longest match). */
+  mountOf(full: string): FakeMount | undefined {
     let best: FakeMount | undefined;
     for (const m of this.mounts) if ((full + "/").startsWith(m.path) && (!best || m.path.length > best.path.length)) best = m;
     return best;
@@ -233,7 +198,7 @@ export class FakeVaultState {
           num_uses: 0,
           orphan: true,
           path: t.path,
-          policies: t.policies.includes("root") ? ["root"] : ["default"],
+          policies: tokenPolicies(t),
           renewable: t.renewable,
           ttl: this.#ttlLeft(t),
           type: "service",
@@ -242,36 +207,34 @@ export class FakeVaultState {
     };
   }
 
+  /**
+   * `auth/token/renew-self`. The new TTL is Vault's `CalculateTTL`: the increment (or the
+   * token's TTL), capped by what is left of its max TTL (768h when none was set), times
+   * truncated to the second. In the last second past the max TTL — the token may still be
+   * valid then — Vault answers 500 "past the max TTL, cannot renew" (a plain handler error,
+   * wrapped by multierror), not 200 with a zero TTL.
+   */
   renewSelf(t: FakeToken, body: Record<string, unknown>): Reply {
-    if (!t.renewable || t.expiresAt === undefined) return { status: 400, body: { errors: ["lease is not renewable"] } };
-    let inc = parseIncrement(body.increment) ?? t.ttl;
+    if (!t.renewable || t.expiresAt === undefined) return errorReply(400, "lease is not renewable");
     const now = this.now();
-    if (t.maxExpiresAt !== undefined) inc = Math.min(inc, Math.max(0, Math.floor((t.maxExpiresAt - now) / 1000)));
-    t.expiresAt = now + inc * 1000;
+    const r = renewalTtl({ increment: parseDuration(body.increment), ttl: t.ttl, maxTtl: t.maxTtl ?? SYSTEM_MAX_TTL, issuedAtMs: t.issuedAt, nowMs: now });
+    if (r.past) return errorReply(500, multiError("past the max TTL, cannot renew"));
+    t.expiresAt = now + r.ttl * 1000;
     return {
       status: 200,
       body: this.envelope({
-        auth: { client_token: t.id, accessor: t.accessor, policies: ["default"], token_policies: ["default"], metadata: t.meta, lease_duration: inc, renewable: t.renewable, entity_id: "", token_type: "service", orphan: true },
+        auth: { client_token: t.id, accessor: t.accessor, policies: tokenPolicies(t), token_policies: tokenPolicies(t), metadata: t.meta, lease_duration: r.ttl, renewable: t.renewable, entity_id: "", token_type: "service", orphan: true },
+        ...(r.warning ? { warnings: [r.warning] } : {}),
       }),
     };
-  }
-
-  renewLease(_t: FakeToken, body: Record<string, unknown>): Reply {
-    const l = typeof body.lease_id === "string" ? this.leases.get(body.lease_id) : undefined;
-    const now = this.now();
-    if (!l || l.expiresAt <= now || !this.validToken(l.tokenId)) return { status: 400, body: { errors: ["lease not found"] } };
-    if (!l.renewable) return { status: 400, body: { errors: ["lease is not renewable"] } };
-    const inc = Math.min(parseIncrement(body.increment) ?? l.ttl, Math.max(0, Math.floor((l.maxExpiresAt - now) / 1000)));
-    l.expiresAt = now + inc * 1000;
-    return { status: 200, body: this.envelope({ lease_id: l.id, renewable: true, lease_duration: inc }) };
   }
 
   preflight(t: FakeToken, ns: string, rel: string): Reply {
     const path = (ns ? `${ns}/` : "") + rel.replace(/^\/+/, "").replace(/\/?$/, "/");
     const deny: Reply = { status: 403, body: { errors: [`preflight capability check returned 403, please ensure client's policies grant access to path "${rel.replace(/\/?$/, "/")}"`] } };
-    const m = this.#mountOf(path.replace(/\/$/, ""));
+    const m = this.mountOf(path.replace(/\/$/, ""));
     if (!m) return deny;
-    const access = t.policies.some((p) => p === "root" || p.startsWith(m.path) || m.path.startsWith(p.replace(/\*$/, "")));
+    const access = t.policies.includes("root") || grantedPatterns(t.policies, this.policies).some((p) => p.startsWith(m.path) || m.path.startsWith(p.replace(/[*+][\s\S]*$/, "")));
     if (!access) return deny;
     const relMount = ns && m.path.startsWith(ns + "/") ? m.path.slice(ns.length + 1) : m.path;
     return {
@@ -296,24 +259,21 @@ export class FakeVaultState {
     };
   }
 
+  /** A GET under a mount that is not KV (the leases layer answers database reads). */
+  protected readEngine(_t: FakeToken, _m: FakeMount, full: string, _rest: string): Reply {
+    return errorReply(404, `no handler for route "${full}". route entry not found.`);
+  }
+
   read(t: FakeToken, full: string, query: Record<string, string>): Reply {
-    if (!this.#allowed(t, full)) return { status: 403, body: { errors: ["1 error occurred:\n\t* permission denied\n\n"] } };
-    const m = this.#mountOf(full);
+    if (!this.allowed(t, full)) return DENIED;
+    const m = this.mountOf(full);
     if (!m) return { status: 404, body: { errors: [`no handler for route "${full}". route entry not found.`] } };
     const rest = full.slice(m.path.length);
-    if (m.type === "database") {
-      const role = this.dbRoles.get(full);
-      if (!role || !rest.startsWith("creds/")) return { status: 400, body: { errors: ["unknown role"] } };
-      const id = `${full}/${randomBytes(9).toString("base64url")}`;
-      const now = this.now();
-      const data = { username: `v-token-${rest.slice(6)}-${randomBytes(5).toString("hex")}`, password: role.password?.() ?? randomBytes(12).toString("base64url") };
-      this.leases.set(id, { id, tokenId: t.id, expiresAt: now + role.ttl * 1000, maxExpiresAt: now + role.maxTtl * 1000, renewable: role.renewable, ttl: role.ttl, username: data.username });
-      return { status: 200, body: this.envelope({ lease_id: id, renewable: role.renewable, lease_duration: role.ttl, data }) };
-    }
+    if (m.type !== "kv") return this.readEngine(t, m, full, rest);
     if (m.kvVersion === 1) {
       const data = this.kv1.get(full);
       if (!data) return { status: 404, body: { errors: [] } };
-      const ttl = typeof data.ttl === "string" ? parseIncrement(data.ttl) : undefined;
+      const ttl = typeof data.ttl === "string" ? parseDuration(data.ttl) : undefined;
       return { status: 200, body: this.envelope({ lease_duration: ttl ?? KV_V1_DEFAULT_LEASE, data }) };
     }
     if (!rest.startsWith("data/")) {
@@ -330,11 +290,7 @@ export class FakeVaultState {
   }
 }
 
-/** Vault's increment: a number of seconds or a duration string (`3600s`, `1h`). */
-export function parseIncrement(v: unknown): number | undefined {
-  if (typeof v === "number" && v > 0) return Math.floor(v);
-  if (typeof v !== "string" || v === "") return undefined;
-  const m = /^(\d+)([smh]?)$/.exec(v.trim());
-  if (!m) return undefined;
-  return Number(m[1]) * (m[2] === "h" ? 3600 : m[2] === "m" ? 60 : 1);
+/** The policy names Vault reports for a token: `["root"]`, or `default` plus the token's own. */
+function tokenPolicies(t: FakeToken): string[] {
+  return t.policies.includes("root") ? ["root"] : ["default", ...t.policies.filter((p) => p !== "default")];
 }

@@ -125,7 +125,7 @@ afterAll(() => {
 describe("npm pack", () => {
   it("holds dist/, the type declarations, README and LICENSE — and no tests or TypeScript sources", () => {
     for (const f of ["package.json", "README.md", "LICENSE", "dist/src/cli.js", "dist/src/index.js", "dist/src/index.d.ts"]) expect(packed).toContain(f);
-    for (const b of ["file", "env", "http", "awssm", "vault"]) expect(packed).toContain(`dist/backends/${b}.js`);
+    for (const b of ["file", "env", "http", "awssm", "ssm", "vault"]) expect(packed).toContain(`dist/backends/${b}.js`);
     // Every export target ships, types included.
     for (const target of Object.values(pkg.exports).flatMap((t) => (typeof t === "string" ? [t] : Object.values(t)))) {
       expect(packed, `exports target ${target}`).toContain(target.replace(/^\.\//, ""));
