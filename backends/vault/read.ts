@@ -80,19 +80,26 @@ export class LeasedFetcher {
   /**
    * @param mint - gets new credentials; `keepsState` when it kept its result in the state
    *   directory itself (an issued certificate), which must then not be deleted
+   * @param kept - reads the kept entry, when the caller has read it already
    */
-  async fetch(key: string, refText: string, ctx: FetchContext, mint: () => Promise<{ secret: Secret; lease?: LeaseInfo; gen: number; token: string; keepsState?: boolean }>): Promise<Secret> {
+  async fetch(
+    key: string,
+    refText: string,
+    ctx: FetchContext,
+    mint: () => Promise<{ secret: Secret; lease?: LeaseInfo; gen: number; token: string; keepsState?: boolean }>,
+    kept: () => Promise<unknown> = async () => ctx.state?.get(key),
+  ): Promise<Secret> {
     const s = this.#s;
     const current = await s.tokens.getToken();
     let plan = s.leases.plan(key, current.gen);
     if (plan.action === "read" && !this.#restoreTried.has(key) && ctx.state?.enabled) {
       this.#restoreTried.add(key);
-      const kept = parseKeptLease(await ctx.state.get(key));
-      if (kept) this.#kept.add(key);
-      if (kept && kept.token === tokenFingerprint(current.token) && s.leases.restore(key, kept, current.gen, ctx.issue !== false)) {
-        s.logger.info({ ref: refText, renewable: kept.renewable }, kept.renewable ? "vault: using the lease kept in the state directory; renewing it" : "vault: using the lease kept in the state directory");
+      const lease = parseKeptLease(await kept());
+      if (lease) this.#kept.add(key);
+      if (lease && lease.token === tokenFingerprint(current.token) && s.leases.restore(key, lease, current.gen, ctx.issue !== false)) {
+        s.logger.info({ ref: refText, renewable: lease.renewable }, lease.renewable ? "vault: using the lease kept in the state directory; renewing it" : "vault: using the lease kept in the state directory");
         plan = s.leases.plan(key, current.gen);
-      } else if (kept) {
+      } else if (lease) {
         s.logger.info({ ref: refText }, "vault: the kept lease has expired or was made under another token; getting new credentials");
       }
     }

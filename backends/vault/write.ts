@@ -11,7 +11,7 @@
  * A write to a KV mount is refused: it would overwrite the secret.
  */
 import type { FetchContext, Secret, SecretRef } from "../../src/api/index.js";
-import { FatalError, SecretNotFoundError, WouldIssueError, canonicalParams, contentVersion } from "../../src/api/index.js";
+import { FatalError, SecretNotFoundError, WouldIssueError, canonicalParams, contentVersion, refKey as refKeyOf } from "../../src/api/index.js";
 import { encodePath, statusError, vaultErrors } from "./client.js";
 import { localKeyAndCsr, namesFromParams } from "./csr.js";
 import { normalizePath } from "./mounts.js";
@@ -75,9 +75,12 @@ export class Issuer {
     const refText = `vault:${ref.id}`;
     const now = this.#s.now();
     let held = this.#issued.get(key);
+    // The state entry is read once: it may be a certificate, or a lease the lease table restores.
+    let raw: unknown;
     if (!held && !this.#restoreTried.has(key)) {
       this.#restoreTried.add(key);
-      held = await this.#restore(ref, key, refText, ctx, now);
+      raw = ctx.state?.enabled ? await ctx.state.get(key) : undefined;
+      held = await this.#restore(ref, refText, ctx, now, raw);
     }
     // `render` may use a kept certificate past its renewal point while it is valid: it cannot issue.
     if (held && (now < held.renewAt || (ctx.issue === false && now < held.notAfter))) return issuedSecret(held, now);
@@ -106,22 +109,19 @@ export class Issuer {
         await ctx.state.set(key, kept);
       }
       return { secret: issuedSecret(issued, this.#s.now()), gen: r.gen, token: r.token, keepsState: true };
-    });
+    }, async () => raw);
   }
 
   /** A kept issuance (state directory), or the value the core already holds (a reload), when it is still good. */
-  async #restore(ref: SecretRef, key: string, refText: string, ctx: FetchContext, now: number): Promise<Issued | undefined> {
+  async #restore(ref: SecretRef, refText: string, ctx: FetchContext, now: number, raw: unknown): Promise<Issued | undefined> {
     const candidates: { from: string; kept: KeptIssue }[] = [];
     const prev = ctx.previous;
     if (prev?.certificate && hasCertificate(prev.data)) {
       candidates.push({ from: "the value held before the reload", kept: { kind: "issued", params: canonicalParams(ref.params ?? {}), issuedAt: prev.certificate.issuedAt, renewAt: prev.certificate.renewAt, data: prev.data } });
     }
-    if (ctx.state?.enabled) {
-      const raw = await ctx.state.get(key);
-      const kept = parseKeptIssue(raw);
-      if (kept) candidates.push({ from: "the state directory", kept });
-      else if (raw !== undefined && (raw as { kind?: unknown } | null)?.kind !== "lease") this.#s.logger.warn({ ref: refText }, "vault: the kept entry is not an issued certificate; issuing anew");
-    }
+    const kept = parseKeptIssue(raw);
+    if (kept) candidates.push({ from: "the state directory", kept });
+    else if (raw !== undefined && (raw as { kind?: unknown } | null)?.kind !== "lease") this.#s.logger.warn({ ref: refText }, "vault: the kept entry is not an issued certificate; issuing anew");
     for (const { from, kept } of candidates) {
       if (kept.params !== canonicalParams(ref.params ?? {})) continue;
       let issued: Issued;
@@ -131,7 +131,7 @@ export class Issuer {
         this.#s.logger.warn({ ref: refText, reason: (err as Error).message, from }, "vault: the kept certificate cannot be used; issuing anew");
         continue;
       }
-      this.#issued.set(key, issued);
+      this.#issued.set(refKeyOf(ref), issued);
       if (now >= issued.renewAt) {
         this.#s.logger.info({ ref: refText, from, renewAt: new Date(issued.renewAt).toISOString() }, "vault: the kept certificate is past its renewal point; issuing anew");
         return issued;
