@@ -22,6 +22,8 @@ export const LOCAL_KEY_BITS: Readonly<Record<"ec" | "rsa", readonly number[]>> =
 
 const REF_OPTION = /^[A-Za-z][A-Za-z0-9_-]*$/;
 const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+/** Paths `private_key: local` works with: the PKI engine's sign endpoints (`pki/sign/<role>`, `pki/issuer/<ref>/sign/<role>`, `sign-verbatim`). */
+export const SIGN_PATH = /(^|\/)(sign\/[^/]+|sign-verbatim(\/[^/]+)?)$/;
 /** Long-form keys that only make sense for a write. */
 const ISSUE_OPTIONS = ["renew_at", "private_key", "key_type", "key_bits"] as const;
 
@@ -97,6 +99,14 @@ function parseSecret(src: SourceFile, node: Node | null, offset: number, field: 
   }
   if (ref === undefined) src.fail("the long form needs ref: BACKEND:ID[#FIELD]", offset, field);
   checkIssueCombination(src, options, optionPos, params, field);
+  const spec = toRef(ref.text, ref.pos, `${field}.ref`);
+  if (options.private_key === "local" && !SIGN_PATH.test(spec.ref.id.replace(/^\/+|\/+$/g, ""))) {
+    src.fail(
+      `private_key: local is only for a PKI sign path (pki/sign/<role>), not ${excerpt(spec.ref.id)}: there Vault would not sign a CSR; use pki/sign/<role>, or drop private_key to let pki/issue make the key`,
+      optionPos.get("private_key")!,
+      `${field}.private_key`,
+    );
+  }
   return toRef(ref.text, ref.pos, `${field}.ref`, {
     options,
     ...(params !== undefined ? { params } : {}),
