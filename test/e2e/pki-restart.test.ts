@@ -5,11 +5,12 @@
  * would issue otherwise; `check` reports bad issued-secret options with file, line and field.
  */
 import { X509Certificate } from "node:crypto";
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { createPrivateKey } from "node:crypto";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { canary, plantCanary } from "../helpers/canary.js";
-import { runEmissary, spawnEmissary, tmpDir, waitFor } from "../helpers/e2e.js";
+import { ROOT, runEmissary, spawnEmissary, tmpDir, waitFor } from "../helpers/e2e.js";
 import { FakeVault } from "../fakes/vault-server.js";
 
 let fake: FakeVault;
@@ -97,6 +98,41 @@ describe("restart with a state directory", () => {
     expect(none.stderr).toContain(`nothing valid is kept for it in ${state}`);
     expect(posts()).toBe(issued);
   }, 60_000);
+});
+
+describe("examples/pki as written", () => {
+  it.each(["issue", "local"])("%s/: one issuance, three matching files, one restart", async (sub) => {
+    const pki = fake.pkis.get("pki/")!;
+    pki.role("consul-server", { allowed_domains: ["dc1.consul"], allow_subdomains: true, allow_localhost: true, max_ttl: "720h", key_type: "ec" });
+    const dir = tmpDir();
+    const out = join(dir, "tls");
+    const record = join(dir, "restarts.log");
+    for (const f of readdirSync(join(ROOT, "examples/pki", sub))) {
+      const text = readFileSync(join(ROOT, "examples/pki", sub, f), "utf8")
+        .replaceAll("/etc/consul.d/tls", out)
+        .replace("owner: consul\ngroup: consul\n", "")
+        .replace("command: systemctl restart consul", `command: ["/bin/sh", "-c", "echo restart >> ${record}"]`);
+      writeFileSync(join(dir, f), text);
+    }
+    const path = sub === "issue" ? "pki/issue/consul-server" : "pki/sign/consul-server";
+    const before = fake.count((c) => c.method === "POST" && c.path === path);
+    const r = await runEmissary(["once", "--templates", dir], { env: { VAULT_ADDR: fake.url, VAULT_TOKEN: token } });
+    expect(r.code, r.lines.join("\n")).toBe(0);
+    expect(fake.count((c) => c.method === "POST" && c.path === path) - before).toBe(1);
+    const cert = new X509Certificate(readFileSync(join(out, "server.pem")));
+    const key = readFileSync(join(out, "server-key.pem"), "utf8");
+    plantCanary(key, `example-${sub}-key`);
+    expect(cert.checkPrivateKey(createPrivateKey(key))).toBe(true);
+    expect(cert.checkIssued(new X509Certificate(readFileSync(join(out, "ca.pem"))))).toBe(true);
+    expect(cert.subjectAltName).toBe("DNS:server.dc1.consul, DNS:localhost, IP Address:127.0.0.1");
+    expect(statSync(join(out, "server-key.pem")).mode & 0o777).toBe(0o640);
+    expect(readFileSync(record, "utf8")).toBe("restart\n");
+    if (sub === "local") {
+      const sent = fake.calls.filter((c) => c.path === "pki/sign/consul-server").at(-1)!;
+      expect(sent.body.csr).toMatch(/BEGIN CERTIFICATE REQUEST/);
+      expect(JSON.stringify(sent.body)).not.toContain(key.split("\n")[1]!);
+    }
+  });
 });
 
 describe("check", () => {

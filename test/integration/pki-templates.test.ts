@@ -8,7 +8,7 @@ import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createEmissary, createLogger, type Emissary } from "../../src/index.js";
+import { createEmissary, createLogger, createMetrics, type Emissary } from "../../src/index.js";
 import { canary, plantCanary } from "../helpers/canary.js";
 import { runAsNobody, distUrl, NOBODY } from "../helpers/as-nobody.js";
 import { tmpDir, waitFor } from "../helpers/e2e.js";
@@ -111,6 +111,13 @@ describe("one issuance, three templates", () => {
     expect(ref.certificate!.renewAt).toBeGreaterThan(Date.now());
     expect(ref.certificate!.renewAt).toBeLessThan(ref.certificate!.notAfter);
     expect(JSON.stringify(e.status())).not.toContain(key.split("\n")[1]!);
+    // Metrics: NotAfter and the renewal time per reference key, and nothing of the certificate.
+    const m = createMetrics(e, { processMetrics: false });
+    const text = await m.metrics();
+    m.close();
+    expect(text).toContain(`emissary_certificate_expiry_timestamp_seconds{ref="${ref.ref}"} ${ref.certificate!.notAfter / 1000}`);
+    expect(text).toContain(`emissary_certificate_renewal_timestamp_seconds{ref="${ref.ref}"} ${ref.certificate!.renewAt / 1000}`);
+    expect(text).not.toContain("server.dc1.consul");
   });
 
   it("changed params are a new reference: one new issuance, all three files follow", async () => {
