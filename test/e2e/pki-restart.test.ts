@@ -124,7 +124,7 @@ describe("examples/pki as written", () => {
     plantCanary(key, `example-${sub}-key`);
     expect(cert.checkPrivateKey(createPrivateKey(key))).toBe(true);
     expect(cert.checkIssued(new X509Certificate(readFileSync(join(out, "ca.pem"))))).toBe(true);
-    expect(cert.subjectAltName).toBe("DNS:server.dc1.consul, DNS:localhost, IP Address:127.0.0.1");
+    expect(cert.subjectAltName!.split(", ").sort()).toEqual(["DNS:localhost", "DNS:server.dc1.consul", "IP Address:127.0.0.1"]);
     expect(statSync(join(out, "server-key.pem")).mode & 0o777).toBe(0o640);
     expect(readFileSync(record, "utf8")).toBe("restart\n");
     if (sub === "local") {
