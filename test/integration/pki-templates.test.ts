@@ -137,6 +137,46 @@ describe("one issuance, three templates", () => {
   });
 });
 
+describe("renewal", () => {
+  it("at renew_at of a short validity: a new certificate, all three files rewritten together, the command once more", async () => {
+    const dir = tmpDir();
+    const { out, record } = consulTemplates(dir, "{ common_name: server.dc1.consul, ttl: 8s }");
+    for (const f of ["cert.tpl", "key.tpl", "ca.tpl"]) writeFileSync(join(dir, f), readFileSync(join(dir, f), "utf8").replace("    params:", "    renew_at: 0.5\n    params:"));
+    const before = posts();
+    const { e } = await start(dir);
+    await waitFor(() => existsSync(record), 15_000, "the first command");
+    const first = readFileSync(join(out, "cert.pem"), "utf8");
+    const renewAt = e.status().references[0]!.certificate!.renewAt;
+    const issuedAt = e.status().references[0]!.certificate!.issuedAt;
+    // 0.5 ± 0.05 of the validity, counted from the issue time.
+    const notAfter = e.status().references[0]!.certificate!.notAfter;
+    expect((renewAt - issuedAt) / (notAfter - issuedAt)).toBeGreaterThanOrEqual(0.45 - 1e-9);
+    expect((renewAt - issuedAt) / (notAfter - issuedAt)).toBeLessThanOrEqual(0.55 + 1e-9);
+    await waitFor(() => readFileSync(record, "utf8").trim().split("\n").length === 2, 15_000, "the command after the renewal");
+    expect(posts() - before).toBe(2);
+    expect(fake.calls.filter((c) => c.path === "pki/issue/server").length).toBeGreaterThanOrEqual(2);
+    const cert = readFileSync(join(out, "cert.pem"), "utf8");
+    expect(cert).not.toBe(first);
+    expect(new X509Certificate(cert).checkPrivateKey(createPrivateKey(readFileSync(join(out, "key.pem"))))).toBe(true);
+    // The second run saw the three new files.
+    const runs = readFileSync(record, "utf8").trim().split("\n");
+    expect(JSON.parse(runs[1]!)).toEqual(["cert.pem", "key.pem", "ca.pem"].map((f) => sha(join(out, f))));
+  }, 30_000);
+
+  it("a reload (new backends) keeps the held certificate: no new issuance without a state directory", async () => {
+    const dir = tmpDir();
+    writeFileSync(join(dir, "a.tpl"), tpl(join(dir, "a.pem"), "{{tls.certificate}}\n", `refresh: 1s\n${issued("{ common_name: reload.dc1.consul }")}`));
+    const { e } = await start(dir);
+    await e.settled();
+    const before = posts();
+    await e.reload();
+    // Wait for a fetch of the reference by the new backend.
+    await new Promise<void>((resolve) => e.once("fetch", () => resolve()));
+    await new Promise<void>((resolve) => e.once("fetch", () => resolve()));
+    expect(posts()).toBe(before);
+  });
+});
+
 describe("a fleet", () => {
   it("100 instances issued at the same moment spread their renewals over the jitter window", async () => {
     const validityS = 30;
