@@ -10,10 +10,9 @@
  *   logs in again.
  *
  * A 403 on a token that has worked before may mean it was revoked: the token is looked up and,
- * when it is dead, emissary logs in again once and retries; further forced logins back off
- * (1s doubling to 5m) until a token works again. A new token changes nothing else: no template is
- * rebuilt and no KV secret is re-read (leases made under the old token are, since Vault revokes
- * them with it).
+ * when it is dead, emissary logs in again once and retries; further forced logins back off (1s
+ * doubling to 5m). A new token changes nothing else (leases made under the old token are re-read:
+ * Vault revokes them with it). A login token is kept in the state directory once leases are.
  *
  * The token and the AppRole ids never reach a log line or an error message: every Vault error
  * string is passed through {@link TokenManager.redact}.
@@ -22,8 +21,9 @@ import { FatalError, TransientError, formatDuration, safeError, type Logger, typ
 import type { AwsCredentialSource } from "./aws-iam.js";
 import { VaultClient, vaultErrors, type VaultResponse } from "./client.js";
 import type { VaultAuthConfig, VaultSettings } from "./config.js";
+import { keepToken, restoreToken } from "./kept-token.js";
 import { login, secretIdEntry, tokenFileId, type LoginAuth } from "./login.js";
-import { BACKOFF_BASE_MS, BACKOFF_CAP_MS, RENEW_ATTEMPTS, backoff, num, type State } from "./token-state.js";
+import { BACKOFF_BASE_MS, BACKOFF_CAP_MS, RENEW_ATTEMPTS, backoff, knownSecrets, num, type State } from "./token-state.js";
 
 /** A token handed to a request, with its generation (it changes with every new token). */
 export interface TokenLease {
@@ -62,20 +62,19 @@ export class TokenManager {
   #forcedAt = 0;
   #forcedDelayMs = BACKOFF_BASE_MS;
   readonly #unwrapped: { fingerprint?: string; secretId?: string } = {};
+  /** The token is kept in the state directory (leases made under it are kept there). */
+  #keeping = false;
+  #keptGen = -1;
   #certClient?: VaultClient;
 
   constructor(opts: TokenManagerOptions) {
     this.#o = opts;
     this.#now = opts.now ?? Date.now;
     const a = opts.auth;
-    if (a.method === "token" && a.token) this.#secrets.add(a.token);
-    if (a.method === "approle") for (const s of [a.roleId, a.secretId]) if (s) this.#secrets.add(s);
+    for (const secret of knownSecrets(a, opts.env)) this.#secrets.add(secret);
     // A secret_id unwrapped under an earlier configuration is not left behind.
     if (a.method === "approle" && !a.secretIdWrapped) void opts.state?.delete(secretIdEntry(a.mount));
-    if (a.method === "cert" && a.clientCert && opts.settings) {
-      this.#certClient = new VaultClient({ settings: { ...opts.settings, clientCert: a.clientCert, clientKey: a.clientKey! }, redact: this.redact });
-    }
-    for (const k of ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]) if (opts.env[k]) this.#secrets.add(opts.env[k]!);
+    if (a.method === "cert" && a.clientCert && opts.settings) this.#certClient = new VaultClient({ settings: { ...opts.settings, clientCert: a.clientCert, clientKey: a.clientKey! }, redact: this.redact });
   }
 
   /** True for methods that can get a new token by themselves. */
@@ -107,6 +106,16 @@ export class TokenManager {
     const s = this.#state;
     if (s && !(this.canLogin && this.#expired(s))) return this.#lease(s);
     return this.#lease(await this.#acquire(s ? "the token expired" : "first use"));
+  }
+
+  /** Keeps the login token in the state directory from now on (leases kept there live only under it). */
+  async keep(): Promise<void> {
+    const s = this.#state;
+    if (!this.canLogin || !s || !this.#o.state) return;
+    this.#keeping = true;
+    if (this.#keptGen === s.gen) return;
+    this.#keptGen = s.gen;
+    await keepToken(this.#o.state, this.#o.auth as LoginAuth, s);
   }
 
   /** Marks the token of generation `gen` as working (a request with it succeeded). */
@@ -181,6 +190,15 @@ export class TokenManager {
       return s;
     }
     if (a.method === "token_file") return this.#checkFile(true);
+    // After a restart: the token kept in the state directory, while Vault says it is alive.
+    const k = reason === "first use" ? await restoreToken(this.#o.state, a as LoginAuth, this.#o.client, this.#now()) : undefined;
+    if (k) {
+      const s = Object.assign(this.#newState(k.token), { ttlMs: k.ttlMs, initialTtlMs: k.initialTtlMs, renewable: k.renewable, worked: true });
+      this.#keeping = true;
+      this.#o.logger.info({ method: a.method, ttl: this.#ttlLabel(s), renewable: s.renewable }, "vault: using the token kept in the state directory");
+      this.#planNext(s);
+      return s;
+    }
     return this.#login(reason);
   }
 
@@ -216,6 +234,7 @@ export class TokenManager {
     this.#loginFailures = 0;
     this.#o.logger.info({ method: a.method, mount: (a as LoginAuth).mount, reason, ttl: this.#ttlLabel(s), renewable: s.renewable }, "vault: logged in");
     this.#planNext(s);
+    if (this.#keeping) await keepToken(this.#o.state, a as LoginAuth, s);
     return s;
   }
 
@@ -342,6 +361,7 @@ export class TokenManager {
       this.#renewFailures = 0;
       this.#o.logger.debug({ ttl: this.#ttlLabel(s) }, "vault: token renewed");
       this.#planNext(s);
+      if (this.#keeping) await keepToken(this.#o.state, this.#o.auth as LoginAuth, s);
       return;
     }
     const detail = vaultErrors(res.body, this.redact);

@@ -127,6 +127,8 @@ export class LeasedFetcher {
     if (!kept) return;
     this.#kept.add(key);
     await ctx.state.set(key, kept);
+    // A kept lease is only usable after a restart under the token it was made under.
+    await this.#s.tokens.keep();
   }
 
   async #renew(key: string, leaseId: string, incrementS: number, ctx: FetchContext): Promise<Secret | undefined> {

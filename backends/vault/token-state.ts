@@ -1,6 +1,16 @@
 /**
  * The token keeper's record of its token, and the backoff of its upkeep (renewals, logins).
  */
+import type { VaultAuthConfig } from "./config.js";
+
+/** The secrets a configuration holds itself (a token, AppRole ids, AWS keys), to scrub from messages. */
+export function knownSecrets(a: VaultAuthConfig, env: Readonly<Record<string, string | undefined>>): string[] {
+  const out: string[] = [];
+  if (a.method === "token" && a.token) out.push(a.token);
+  if (a.method === "approle") for (const s of [a.roleId, a.secretId]) if (s) out.push(s);
+  for (const k of ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]) if (env[k]) out.push(env[k]!);
+  return out;
+}
 
 /** What the token keeper knows of its current token. */
 export interface State {

@@ -175,6 +175,39 @@ describe("AppRole with secret_id_wrapped", () => {
     }
   });
 
+  it("keeps the login token beside a kept lease, so a restart renews the lease under the same token instead of re-minting", async () => {
+    const fake = await fakeWithSecret();
+    fake.mount("database", "database");
+    fake.dbRole("database", "app", { ttl: 600, maxTtl: 7200, renewable: true, password: () => canary("dbpw") });
+    fake.addAppRole({ roleId: "role-db", roleName: "db", secretId: canary("sid"), policies: ["database/*", "sys/leases/*"] });
+    const dir = tmp();
+    const auth = { method: "approle", role_id: "role-db", secret_id: fake.appRoles.at(-1)!.secretId };
+    const stateLog = captureLog();
+    logs.push(stateLog);
+    const stateDir = join(dir, "state");
+    const first = make(fake, { auth }, new StateDir({ dir: stateDir, logger: stateLog.logger }));
+    const stateOf = (): StateDir => new StateDir({ dir: stateDir, logger: stateLog.logger });
+    const fetchDb = (b: VaultBackend, st: StateDir): Promise<unknown> =>
+      b.fetch({ backend: "vault", id: "database/creds/app", options: {} }, { signal: new AbortController().signal, logger: stateLog.logger, state: st.refs });
+    const s1 = (await fetchDb(first.b, stateOf())) as { value: string };
+    expect(fake.leaseCounts("database/creds/app")).toEqual({ minted: 1, renewed: 0 });
+    const logins = (): number => fake.count((c) => c.path === "auth/approle/login" && c.status === 200);
+    expect(logins()).toBe(1);
+    // Restart: the kept token is alive, so no login, and the lease made under it is renewed.
+    const second = make(fake, { auth }, stateOf());
+    const s2 = (await fetchDb(second.b, stateOf())) as { value: string };
+    expect(s2.value).toBe(s1.value);
+    expect(logins()).toBe(1);
+    expect(fake.leaseCounts("database/creds/app")).toEqual({ minted: 1, renewed: 1 });
+    expect(second.log.entries().some((l) => l.msg === "vault: using the token kept in the state directory")).toBe(true);
+    // The token revoked while emissary was down (its leases with it): log in, mint new credentials.
+    fake.revokeLoginTokens();
+    const third = make(fake, { auth }, stateOf());
+    await fetchDb(third.b, stateOf());
+    expect(logins()).toBe(2);
+    expect(fake.leaseCounts("database/creds/app").minted).toBe(2);
+  });
+
   it("needs secret_id_file", () => {
     const log = captureLog();
     expect(() => vaultBackend(log, { address: "http://127.0.0.1:1", config: { auth: { method: "approle", role_id: "r", secret_id_wrapped: true } } })).toThrow(/secret_id_wrapped: needs secret_id_file/);
