@@ -4,7 +4,9 @@
  * fleet of instances spreading their renewals, an unsafe state directory, a refused name beside a
  * template that carries on, and the default state directory when it cannot be created.
  */
-import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
+import { createHash, createPrivateKey, generateKeyPairSync, X509Certificate } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -291,7 +293,54 @@ async function runInProcess(dir: string): Promise<unknown> {
   return { ok: r.ok, stateDir: e.config.stateDir, phase: r.status.stateDir?.phase, warnings: warn.map((w) => w.msg) };
 }
 
+/** A proxy in front of the fake that swaps the private key of every issuance for another one. */
+async function keySwappingProxy(): Promise<{ url: string; close: () => Promise<void> }> {
+  const other = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "sec1" }) as string;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", async () => {
+      const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => k !== "host" && k !== "content-length")) as Record<string, string>;
+      const body = chunks.length ? Buffer.concat(chunks) : undefined;
+      const up = await fetch(fake.url + req.url, { method: req.method!, headers, ...(body ? { body } : {}) });
+      let text = await up.text();
+      if (req.url?.startsWith("/v1/pki/issue/") && up.status === 200) {
+        const j = JSON.parse(text) as { data: { private_key: string } };
+        j.data.private_key = other;
+        text = JSON.stringify(j);
+      }
+      res.writeHead(up.status, { "content-type": up.headers.get("content-type") ?? "application/json" });
+      res.end(text);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((r) => server.close(() => r())) };
+}
+
 describe("bad input", () => {
+  it("a private key that does not match the certificate is an error, and nothing is written", async () => {
+    const proxy = await keySwappingProxy();
+    try {
+      const dir = tmpDir();
+      writeFileSync(join(dir, "cert.tpl"), tpl(join(dir, "cert.pem"), "{{tls.certificate}}\n", issued("{ common_name: swap.dc1.consul }")));
+      writeFileSync(join(dir, "key.tpl"), tpl(join(dir, "key.pem"), "{{tls.private_key}}\n", issued("{ common_name: swap.dc1.consul }")));
+      const log = captureLog();
+      logs.push(log);
+      const e = await createEmissary({ templates: dir, logger: log.logger, env: { VAULT_ADDR: proxy.url, VAULT_TOKEN: token }, stateDir: join(dir, "state") });
+      running.push(e);
+      await e.start();
+      await waitFor(() => e.status().references.some((r) => r.lastOutcome === "fatal"), 15_000, "the failed issuance");
+      const ref = e.status().references[0]!;
+      expect(ref.error).toBe("vault:pki/issue/server: the private key does not match the certificate; nothing was written");
+      expect(existsSync(join(dir, "cert.pem")) || existsSync(join(dir, "key.pem"))).toBe(false);
+      expect(existsSync(join(dir, "state"))).toBe(false);
+      expect(log.entries().some((l) => l.level === 50 && JSON.stringify(l).includes("does not match the certificate"))).toBe(true);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+
   it("a name the role refuses is a fatal error with Vault's message and the reference; the other templates carry on", async () => {
     const dir = tmpDir();
     writeFileSync(join(dir, "bad.tpl"), tpl(join(dir, "bad.pem"), "{{tls.certificate}}\n", issued("{ common_name: evil.example.org }")));

@@ -155,7 +155,7 @@ describe("private_key: local", () => {
   it("sends a CSR with the params' names and never a private key; the local key matches the certificate", async () => {
     pki.role("csr", { allowed_domains: ["example.com"], allow_subdomains: true, key_type: "any" });
     const { b, log } = backend();
-    for (const options of [{ private_key: "local" }, { private_key: "local", key_type: "rsa", key_bits: 2048 }] as const) {
+    for (const options of [{ private_key: "local" }, { private_key: "local", key_type: "rsa", key_bits: 2048 }] as Record<string, string | number>[]) {
       const ref: SecretRef = { backend: "vault", id: "pki/sign/csr", options, params: { common_name: "local.example.com", alt_names: "a.example.com", ip_sans: "10.0.0.1", ttl: "1h" } };
       const s = await b.fetch(ref, ctx());
       const d = dataOf(s);
