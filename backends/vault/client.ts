@@ -48,6 +48,8 @@ export interface VaultResponse {
    * `pki/crl/pem`, `pki/ca_chain`) answer PEM text, which is the value.
    */
   readonly text?: string;
+  /** The Content-Type of a {@link VaultResponse.text} body. */
+  readonly contentType?: string;
   /** From `Retry-After`, when present. */
   readonly retryAfterMs?: number;
 }
@@ -133,7 +135,8 @@ export class VaultClient {
         }
       }
       const retryAfterMs = parseRetryAfter(res.headers["retry-after"]);
-      return { status: res.status, body, ...(text !== undefined ? { text } : {}), ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+      const contentType = typeof res.headers["content-type"] === "string" ? res.headers["content-type"] : "";
+      return { status: res.status, body, ...(text !== undefined ? { text, contentType } : {}), ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
     }
   }
 

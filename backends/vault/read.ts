@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import type { FetchContext, Secret, SecretRef } from "../../src/api/index.js";
-import { FatalError, SecretNotFoundError, contentVersion, safeError } from "../../src/api/index.js";
+import { FatalError, SecretNotFoundError, TransientError, contentVersion, safeError } from "../../src/api/index.js";
 import { statusError, type VaultResponse } from "./client.js";
 import { parseKeptLease } from "./leases.js";
 import { normalizePath, parseVersion, planRead, type ReadPlan } from "./mounts.js";
@@ -33,7 +33,14 @@ export function leaseOf(res: VaultResponse): LeaseInfo | undefined {
 }
 
 function toSecret(plan: ReadPlan, res: VaultResponse, refText: string): Secret {
-  if (res.body === undefined && res.text !== undefined) return { value: res.text, version: contentVersion(res.text) };
+  if (res.body === undefined && res.text !== undefined) {
+    // A raw endpoint (`pki/ca/pem`) answers PEM text. A KV mount never does, and an HTML page is
+    // a proxy or a captive portal, not Vault: neither is taken as a value (never quoted either).
+    if (plan.mount.type === "kv" || /^\s*text\/html\b/i.test(res.contentType ?? "")) {
+      throw new TransientError(`${refText}: the response from ${plan.label} is not JSON (status ${res.status}${res.contentType ? `, ${res.contentType.split(";")[0]}` : ""})`);
+    }
+    return { value: res.text, version: contentVersion(res.text) };
+  }
   const body = res.body;
   let data: unknown;
   let version: string;

@@ -7,6 +7,8 @@
  */
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -148,6 +150,25 @@ describe("issuing a certificate", () => {
     expect(chain.value).toBe(pki.chainPem.join("\n"));
     const crl = await b.fetch({ backend: "vault", id: "pki/crl/pem", options: {} }, ctx());
     expect(crl.value).toMatch(/^-----BEGIN X509 CRL-----/);
+  });
+
+  it("an HTML page (a proxy or a captive portal at the address) is not a value", async () => {
+    const portal = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      res.end(`<html><body>${canary("portal")}</body></html>`);
+    });
+    await new Promise<void>((r) => portal.listen(0, "127.0.0.1", r));
+    try {
+      const log = captureLog();
+      logs.push(log);
+      const b = vaultBackend(log, { address: `http://127.0.0.1:${(portal.address() as AddressInfo).port}`, env: { VAULT_TOKEN: token } });
+      backends.push(b);
+      const err = await caught(() => b.fetch({ backend: "vault", id: "pki/ca/pem", options: {} }, ctx()));
+      expect(err.code).toBe("TRANSIENT");
+      expect(err.message).toBe("vault:pki/ca/pem: the response from pki/ca/pem is not JSON (status 200, text/html)");
+    } finally {
+      await new Promise<void>((r) => portal.close(() => r()));
+    }
   });
 });
 
