@@ -10,7 +10,7 @@ import type { AddressInfo } from "node:net";
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createEmissary, createLogger, createMetrics, type Emissary } from "../../src/index.js";
+import { createEmissary, createLogger, createMemoryBackend, createMetrics, type Emissary } from "../../src/index.js";
 import { canary, plantCanary } from "../helpers/canary.js";
 import { runAsNobody, distUrl, NOBODY } from "../helpers/as-nobody.js";
 import { tmpDir, waitFor } from "../helpers/e2e.js";
@@ -136,6 +136,27 @@ describe("one issuance, three templates", () => {
     expect(posts() - before).toBe(1);
     const cert = new X509Certificate(readFileSync(join(out, "cert.pem")));
     expect((Date.parse(cert.validTo) - Date.now()) / 3600_000).toBeGreaterThan(47);
+  });
+});
+
+describe("passes", () => {
+  it("a wait on one template of an issuance holds the others: all are written in one pass, then the command", async () => {
+    const dir = tmpDir();
+    const mem = createMemoryBackend({ values: { cert: '{"certificate":"C1","private_key":"K1"}' } });
+    const record = join(dir, "record.log");
+    const cmd = `command: ["/bin/sh", "-c", "cat ${dir}/cert.pem ${dir}/key.pem | tr -d '\\\\n' >> ${record}; echo >> ${record}"]\n`;
+    const secret = "secrets:\n  tls:\n    ref: memory:cert\n    params: { common_name: x }\n";
+    writeFileSync(join(dir, "cert.tpl"), tpl(join(dir, "cert.pem"), "{{tls.certificate}}\n", `wait: 300ms\n${cmd}${secret}`));
+    writeFileSync(join(dir, "key.tpl"), tpl(join(dir, "key.pem"), "{{tls.private_key}}\n", `${cmd}${secret}`));
+    const e = await createEmissary({ templates: dir, backends: [mem], logger: captureLog().logger, env: {}, stateDir: "" });
+    running.push(e);
+    await e.start();
+    await waitFor(() => existsSync(record), 15_000, "the first command");
+    mem.set("cert", '{"certificate":"C2","private_key":"K2"}');
+    await waitFor(() => readFileSync(record, "utf8").trim().split("\n").length >= 2, 15_000, "the second command");
+    await e.settled();
+    // Without holding key.pem back with cert.pem, the command would have run with C1 and K2.
+    expect(readFileSync(record, "utf8").trim().split("\n")).toEqual(["C1K1", "C2K2"]);
   });
 });
 
