@@ -139,6 +139,31 @@ describe("one issuance, three templates", () => {
   });
 });
 
+describe("operator control", () => {
+  it("refresh without --reissue keeps the held certificate; with --reissue: one new issuance, all three files and the command follow", async () => {
+    const dir = tmpDir();
+    const { out, record } = consulTemplates(dir, "{ common_name: server.dc1.consul, ttl: 24h }");
+    const { e } = await start(dir);
+    await waitFor(() => existsSync(record), 15_000, "the first command");
+    await e.settled();
+    const before = posts();
+    const first = readFileSync(join(out, "cert.pem"), "utf8");
+    const plain = await e.refresh({});
+    expect(plain.ok).toBe(true);
+    expect(posts()).toBe(before);
+    expect(readFileSync(join(out, "cert.pem"), "utf8")).toBe(first);
+    // Past the per-reference rate limit of the refresh above.
+    await new Promise((r) => setTimeout(r, 1100));
+    const again = await e.refresh({ reissue: true });
+    expect(again.results.map((r) => r.result)).toEqual(["changed"]);
+    expect(posts() - before).toBe(1);
+    await waitFor(() => readFileSync(record, "utf8").trim().split("\n").length === 2, 15_000, "the command after the re-issue");
+    const cert = new X509Certificate(readFileSync(join(out, "cert.pem")));
+    expect(cert.toString()).not.toBe(new X509Certificate(first).toString());
+    expect(cert.checkPrivateKey(createPrivateKey(readFileSync(join(out, "key.pem"))))).toBe(true);
+  });
+});
+
 describe("passes", () => {
   it("a wait on one template of an issuance holds the others: all are written in one pass, then the command", async () => {
     const dir = tmpDir();
