@@ -157,6 +157,8 @@ async function main() {
   // The default profile writes <date>.json; others <date>-<profile>.json, so a full run does not mix with a quick one.
   const file = join(resultsDir, profile === "quick" ? `${today()}.json` : `${today()}-${profile}.json`);
   const results = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : { jobs: {} };
+  // A note belongs to the run that wrote it (e.g. "Baseline …"); a new run of the day drops it.
+  delete results.note;
   results.date = today();
   results.file = file.slice(BENCH.length + 1);
   results.profile = profile;

@@ -58,6 +58,7 @@ export function renderReport(results, o = {}) {
       "Every number below was measured in that run on the machine described here; where a tool could not run a job the table says n/a and why.",
     "",
   );
+  if (results.note) out.push(`> **${String(results.note).replace(/\n/g, " ")}**`, "");
   out.push(`> **Shared machine.** ${m.shared ?? ""} The load average before and after each job is listed under "Runs".`, "");
 
   out.push("## Machine and tools", "");
@@ -172,7 +173,7 @@ export function renderReport(results, o = {}) {
               const em = r.tool === "emissary";
               const floor = em ? find("b2", "node", { node: r.node ?? results.machine?.node }) : undefined;
               return [
-                r.tool + (r.what ? ` (${r.what})` : ""),
+                r.tool === "node" ? (r.what ?? "node") : r.tool,
                 nodeCell(r),
                 fmt(r.wallS),
                 fmt(r.peakRssMB, 1),
@@ -214,7 +215,7 @@ export function renderReport(results, o = {}) {
               const em = r.tool === "emissary";
               const idle = em ? find("b3", "node", { node: r.node ?? results.machine?.node }) : undefined;
               return [
-                r.tool + (r.what ? ` (${r.what})` : ""),
+                r.tool === "node" ? (r.what ?? "node") : r.tool,
                 nodeCell(r),
                 fmt(r.windowS, 0),
                 fmt(r.cpuS),

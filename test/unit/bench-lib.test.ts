@@ -15,6 +15,8 @@ import { chartPanels, esc, niceMax, renderChart, shortLabel } from "../../bench/
 import { b0Ratios, fmtRatio, nodeColumns, perMin, ratio, targetTable } from "../../bench/lib/targets.mjs";
 // @ts-ignore -- see above
 import { majorOf, parseNodes } from "../../bench/lib/runtimes.mjs";
+// @ts-ignore -- see above
+import { categoryOf, shortUrl, summarizeProfile } from "../../bench/lib/cpuprofile.mjs";
 
 describe("percentile (nearest rank)", () => {
   it("matches hand-computed values", () => {
@@ -352,7 +354,8 @@ describe("ratios and Node columns", () => {
   });
 
   it("renders Node columns, the B0 table with its ratios, and the removed environment", () => {
-    const md = renderReport(twoNodeResults()) as string;
+    const md = renderReport({ ...twoNodeResults(), note: "Baseline: before the work." }) as string;
+    expect(md).toContain("> **Baseline: before the work.**");
     expect(md).toContain("| Target | node 20.1.0: measured | met | node 24.2.0: measured | met |");
     expect(md).toContain("## B0 start-up");
     expect(md).toContain("| emissary | 24.2.0 | once | 90.0 | 91.0 | 89.0 | 1.80× | 4.50× | 3.60× | 70.0 | 80 | 5/5 |");
@@ -363,7 +366,7 @@ describe("ratios and Node columns", () => {
     expect(md).toContain("| emissary | 24.2.0 | 1.20 | 57.0 | 1.00 | 1.20× | 1.90× | n/a | n/a |");
     // B3: CPU per minute, CPU × consul-template, RSS × idle node.
     expect(md).toContain("| emissary | 20.1.0 | 60 | 0.10 | 0.100 | 0.50× | 47.0 | 1.18× |");
-    expect(md).toContain("| node (idle node) | 24.2.0 | 60 |");
+    expect(md).toContain("| idle node | 24.2.0 | 60 |");
     expect(md).toContain("`NODE_EXTRA_CA_CERTS`");
     expect(md).toContain("| B5 peak ≤ 2× mean requests/s (1 s buckets; issue 8) | n/a | n/a | not run under this Node | – |");
   });
@@ -387,5 +390,55 @@ describe("Node runtimes", () => {
     expect(() => parseNodes(" , ")).toThrow(/no version/);
     expect(majorOf("v24.21.0")).toBe(24);
     expect(majorOf("nonsense")).toBeNaN();
+  });
+});
+
+describe("CPU profile summary (bench/profile.mjs)", () => {
+  const frame = (functionName: string, url: string, lineNumber = 0) => ({ functionName, url, lineNumber, columnNumber: 0 });
+  const profile = {
+    nodes: [
+      { id: 1, callFrame: frame("(root)", ""), children: [2, 3, 4, 5, 6, 7] },
+      { id: 2, callFrame: frame("write", "file:///r/node_modules/pino/lib/proto.js", 9) },
+      { id: 3, callFrame: frame("parse", "file:///r/node_modules/@aws-sdk/client-secrets-manager/dist-cjs/index.js", 99) },
+      { id: 4, callFrame: frame("render", "file:///r/dist/src/template/render.js", 4) },
+      { id: 5, callFrame: frame("(garbage collector)", "") },
+      { id: 6, callFrame: frame("(idle)", "") },
+      { id: 7, callFrame: frame("compileSourceTextModule", "node:internal/modules/esm/utils", 1) },
+    ],
+    startTime: 0,
+    endTime: 10_000,
+    // µs: one sample each 1 ms; the first five in the first 5 ms, the rest after.
+    samples: [2, 2, 3, 7, 5, 6, 6, 6, 4, 6],
+    timeDeltas: [1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000],
+  };
+
+  it("puts frames in categories: packages (scoped whole), emissary, the module loader, V8 pseudo-frames", () => {
+    expect(categoryOf(frame("x", "file:///a/node_modules/pino-pretty/index.js"))).toBe("pkg:pino-pretty");
+    expect(categoryOf(frame("x", "file:///a/node_modules/@smithy/core/dist-cjs/x.js"))).toBe("pkg:@smithy/core");
+    expect(categoryOf(frame("x", "file:///a/node_modules/x/node_modules/y/i.js"))).toBe("pkg:y");
+    expect(categoryOf(frame("x", "file:///w/dist/backends/file.js"))).toBe("emissary");
+    expect(categoryOf(frame("x", "node:internal/modules/cjs/loader"))).toBe("node:modules");
+    expect(categoryOf(frame("x", "node:fs"))).toBe("node");
+    expect(categoryOf(frame("(garbage collector)", ""))).toBe("gc");
+    expect(categoryOf(frame("(program)", ""))).toBe("program");
+    expect(shortUrl("file:///a/node_modules/pino/lib/proto.js")).toBe("pino/lib/proto.js");
+    expect(shortUrl("file:///w/dist/src/cli.js")).toBe("dist/src/cli.js");
+  });
+
+  it("adds self time per category and function, whole or in a window", () => {
+    const all = summarizeProfile(profile);
+    expect(all.totalMs).toBe(10);
+    expect(all.byCategory[0]).toEqual({ category: "idle", ms: 4, share: 0.4 });
+    expect(all.byCategory.find((c: any) => c.category === "pkg:pino")).toEqual({ category: "pkg:pino", ms: 2, share: 0.2 });
+    expect(all.topFunctions[1]).toEqual({ fn: "write pino/lib/proto.js:10", category: "pkg:pino", ms: 2 });
+    // Samples at t = 1..4 ms (the delta before a sample ends at its time): pino ×2, aws, loader.
+    const start = summarizeProfile(profile, { toMs: 5 });
+    expect(start.totalMs).toBe(4);
+    expect(start.byCategory.map((c: any) => c.category).sort()).toEqual(["node:modules", "pkg:@aws-sdk/client-secrets-manager", "pkg:pino"]);
+    const late = summarizeProfile(profile, { fromMs: 5, top: 2 });
+    expect(late.totalMs).toBe(6);
+    expect(late.windowMs).toBe(5);
+    expect(late.topFunctions).toHaveLength(2);
+    expect(late.byCategory.find((c: any) => c.category === "emissary")?.ms).toBe(1);
   });
 });
