@@ -191,7 +191,7 @@ export function renderChart(panels, o = {}) {
 export function shortLabel(r) {
   const tool = r.tool === "emissary (original, Go)" ? "original Go" : r.tool;
   const node = r.node ? ` n${String(r.node).replace(/^v/, "").split(".")[0]}` : "";
-  const what = r.what && r.what !== "idle node" && r.what !== "node -e 0" ? ` ${r.what}` : r.what === "idle node" ? " idle" : "";
+  const what = r.what === "idle node" ? " idle" : r.what === "node -e 0" ? " -e 0" : r.what ? ` ${r.what}` : "";
   return `${tool}${node}${what}`;
 }
 

@@ -374,6 +374,7 @@ describe("ratios and Node columns", () => {
   it("short chart labels name the Node major and B0's command", () => {
     expect(shortLabel({ tool: "emissary", node: "v24.2.0", what: "once" })).toBe("emissary n24 once");
     expect(shortLabel({ tool: "node", node: "v20.1.0", what: "idle node" })).toBe("node n20 idle");
+    expect(shortLabel({ tool: "node", node: "v24.2.0", what: "node -e 0" })).toBe("node n24 -e 0");
     expect(shortLabel({ tool: "emissary (original, Go)", what: "once" })).toBe("original Go once");
     const svg = renderChart(chartPanels(twoNodeResults())) as string;
     expect(svg).toContain("B0 start-up");
