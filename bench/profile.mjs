@@ -6,10 +6,11 @@
  * Nothing here changes src/; experiments that need another build (a bundle) happen in a
  * temporary directory.
  *
- *   node bench/profile.mjs imports [--runs 7]        # import cost of each dependency and module, fresh process each
+ *   node bench/profile.mjs imports [--runs 9]        # import cost of each dependency and module, fresh process each
  *   node bench/profile.mjs modules                   # files loaded per package by --version, once and the daemon
  *   node bench/profile.mjs cpu [--seconds 60]        # --cpu-prof of --version, once (1 template), the idle daemon (100 templates)
- *   node bench/profile.mjs memory [--seconds 60] [--cli OTHER/dist/src/cli.js]   # idle daemon (100 templates) under V8 / malloc settings, side by side
+ *   node bench/profile.mjs memory [--seconds 60] [--replicas 2] [--cli OTHER/dist/src/cli.js]   # idle daemon (100 templates)
+ *                                                    # under V8 / malloc settings, side by side (PROFILE_VARIANTS="defaults,…" picks some)
  *   node bench/profile.mjs cache [--runs 15]         # NODE_COMPILE_CACHE (Node ≥ 22) on --version, --help, once
  *   node bench/profile.mjs bundle [--runs 15]        # esbuild bundle of dist/src/cli.js (ESBUILD_BIN=path/to/esbuild)
  *   node bench/profile.mjs compare --cli OTHER/dist/src/cli.js [--cli …]   # this build against others: start-up, idle RSS, 1,000-template once

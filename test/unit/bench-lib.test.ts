@@ -17,6 +17,12 @@ import { b0Ratios, fmtRatio, nodeColumns, perMin, ratio, targetTable } from "../
 import { majorOf, parseNodes } from "../../bench/lib/runtimes.mjs";
 // @ts-ignore -- see above
 import { categoryOf, shortUrl, summarizeProfile } from "../../bench/lib/cpuprofile.mjs";
+// @ts-ignore -- see above
+import { emissaryTools, nodeOf, originalEmissaryTool, ORIGINAL_BIN_ENV } from "../../bench/lib/tools.mjs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 describe("percentile (nearest rank)", () => {
   it("matches hand-computed values", () => {
@@ -441,5 +447,43 @@ describe("CPU profile summary (bench/profile.mjs)", () => {
     expect(late.windowMs).toBe(5);
     expect(late.topFunctions).toHaveLength(2);
     expect(late.byCategory.find((c: any) => c.category === "emissary")?.ms).toBe(1);
+  });
+});
+
+describe("tools (bench/lib/tools.mjs)", () => {
+  it("takes the original Go emissary only from EMISSARY_ORIGINAL_BIN, and says why a path is refused", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "bench-tools-"));
+    const saved = process.env[ORIGINAL_BIN_ENV];
+    try {
+      const notExec = join(dir, "emissary-original");
+      writeFileSync(notExec, "not a program");
+      chmodSync(notExec, 0o644);
+      process.env[ORIGINAL_BIN_ENV] = notExec;
+      expect(await originalEmissaryTool(dir, () => {})).toEqual({ name: "emissary (original, Go)", available: false, reason: `${ORIGINAL_BIN_ENV}=${notExec} is not an executable file` });
+      const exec = join(dir, "emissary-original-exec");
+      writeFileSync(exec, "#!/bin/sh\nexit 0\n");
+      chmodSync(exec, 0o755);
+      process.env[ORIGINAL_BIN_ENV] = exec;
+      // Not a Go binary: no build information, still runnable.
+      expect(await originalEmissaryTool(dir, () => {})).toMatchObject({ available: true, bin: exec, version: "built by hand" });
+    } finally {
+      if (saved === undefined) delete process.env[ORIGINAL_BIN_ENV];
+      else process.env[ORIGINAL_BIN_ENV] = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("makes one emissary per Node runtime, n/a with the runtime's reason where it is missing", () => {
+    const root = fileURLToPath(new URL("../..", import.meta.url));
+    const tools = emissaryTools(root, [
+      { key: "20", available: true, bin: "/usr/bin/node-20", version: "v20.1.0" },
+      { key: "24", available: false, reason: "offline" },
+    ]);
+    expect(tools[0]).toMatchObject({ name: "emissary", nodeKey: "20", nodeVersion: "v20.1.0", node: "/usr/bin/node-20" });
+    expect(tools[0].available).toBe(true);
+    expect(tools[1]).toMatchObject({ name: "emissary", available: false, reason: "node 24: offline" });
+    expect(nodeOf(tools[0])).toEqual({ node: "v20.1.0" });
+    expect(nodeOf(tools[1])).toEqual({ node: "node 24" });
+    expect(nodeOf({ name: "consul-template", available: true })).toEqual({});
   });
 });
