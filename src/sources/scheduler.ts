@@ -140,8 +140,7 @@ export class Scheduler {
     this.#entries.set(key, entry);
     if (backend.watch) {
       try {
-        // The value held (after a reload, fetched by the old backend instance) is the watch's
-        // starting point: a change made during the reload is then still a change.
+        // The held value (fetched before a reload) is the watch's start: a change meanwhile counts.
         const held = this.#opts.store.get(key)?.secret;
         entry.unwatch = backend.watch(ref, () => this.trigger(key), held ? { previous: held } : {});
       } catch (err) {
@@ -225,15 +224,11 @@ export class Scheduler {
     if (this.#stopped || e.released) return;
     e.nextAt = Date.now() + Math.max(0, delayMs);
     e.reason = reason;
-    // A long timer: refresh and retry intervals past Node's 24.8-day limit are honoured exactly.
-    e.timer = setLongTimeout(
-      () => {
-        e.timer = undefined;
-        this.#enqueue(e, reason);
-      },
-      Math.max(0, delayMs),
-      { unref: true },
-    );
+    // A long timer: intervals past Node's 24.8-day limit are honoured exactly.
+    e.timer = setLongTimeout(() => {
+      e.timer = undefined;
+      this.#enqueue(e, reason);
+    }, Math.max(0, delayMs), { unref: true });
   }
 
   #enqueue(e: Entry, reason: NextFetchReason): void {
