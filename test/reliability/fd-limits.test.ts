@@ -30,8 +30,14 @@ describe("small descriptor limits", () => {
   const sockets: Socket[] = [];
   afterEach(async () => {
     for (const s of sockets.splice(0)) s.destroy();
-    if (daemon) expect((await daemon.stop()).code).toBe(0);
+    const d = daemon;
     daemon = undefined;
+    if (!d) return;
+    try {
+      expect((await d.stop()).code).toBe(0);
+    } finally {
+      if (d.proc.exitCode === null && d.proc.signalCode === null) d.proc.kill("SIGKILL");
+    }
   });
 
   it("once starts and renders a file template under ulimit -n 64", async () => {
