@@ -17,8 +17,8 @@ import type { Logger } from "../api/log.js";
 export interface WriteRequest {
   /** Absolute destination path. */
   path: string;
-  /** The exact bytes the destination must hold (strings are written as UTF-8). */
-  content: string | Buffer;
+  /** The exact bytes the destination must hold (a Buffer is a Uint8Array; strings are written as UTF-8). */
+  content: string | Uint8Array;
   /** Permission bits, e.g. `0o600`. Only `mode & 0o7777` is used. */
   mode: number;
   /**
@@ -217,7 +217,8 @@ async function writeInPlace(req: WriteRequest, content: Buffer, mode: number, op
  * rewritten in place, a warning is logged, and the result says `inPlace: true`.
  */
 export async function writeAtomic(req: WriteRequest): Promise<WriteResult> {
-  const content = typeof req.content === "string" ? Buffer.from(req.content, "utf8") : req.content;
+  const c = req.content;
+  const content = typeof c === "string" ? Buffer.from(c, "utf8") : Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
   const mode = req.mode & 0o7777;
   const ops: WriterFsOps = { ...defaultFsOps, ...req.fsOps };
 

@@ -4,7 +4,7 @@ import { formatDuration } from "../api/duration.js";
 import { classifyError, TransientError, type ErrorClass } from "../api/errors.js";
 import { backoff, jitter, type Random } from "./jitter.js";
 import { safeError } from "../api/log.js";
-import { INTENTIONALLY_EMPTY } from "../api/refs.js";
+import { isSecretValue, isUnsetValue } from "../api/bytes.js";
 import type { SecretStore } from "./store.js";
 
 /** Backoff base for transient errors. */
@@ -289,7 +289,7 @@ export class Scheduler {
       e.attempt = 0;
       // A value that counts as "not yet set" (empty, intentionally-empty) is re-checked at the
       // retry interval, as the original did, not at the much longer refresh interval.
-      const unset = isUnset(result.value);
+      const unset = isUnsetValue(result.value);
       let next = jitter(unset ? Math.min(this.#retryMs, e.refreshMs) : e.refreshMs, this.#random);
       // The first refresh lands anywhere in a window one whole interval wide (0.5–1.5 × refresh):
       // a fleet that boots within a minute would otherwise refresh in one burst every interval,
@@ -330,11 +330,6 @@ export class Scheduler {
   }
 }
 
-function isUnset(value: string): boolean {
-  const t = value.trim();
-  return t === "" || t === INTENTIONALLY_EMPTY;
-}
-
 function isSecret(v: unknown): v is Secret {
-  return typeof v === "object" && v !== null && !(v instanceof Error) && typeof (v as Secret).value === "string";
+  return typeof v === "object" && v !== null && !(v instanceof Error) && isSecretValue((v as Secret).value);
 }

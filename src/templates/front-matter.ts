@@ -7,12 +7,12 @@ import { isAlias, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, t
 import { TemplateError } from "../api/errors.js";
 import { parseMode } from "../config/mode.js";
 import { parseDuration } from "../api/duration.js";
-import { parseRef, RefSyntaxError, type RefSpec } from "../api/refs.js";
+import { ESCAPE_MODES, parseRef, RefSyntaxError, VALUE_DECODINGS, VALUE_ENCODINGS, type EscapeMode, type RefSpec, type ValueDecoding, type ValueEncoding } from "../api/refs.js";
 import { splitCommand } from "../output/split-command.js";
 import { excerpt, type SourceFile } from "./source.js";
 
 /** Output escaping applied to every `{{name}}` (never to `{{{name}}}` or `{{&name}}`). */
-export type EscapeMode = "none" | "json" | "html";
+export type { EscapeMode };
 
 /** Quiescence: wait until values have been stable for `minMs`, but no longer than `maxMs` in all. */
 export interface WaitSpec {
@@ -70,7 +70,6 @@ export const FRONT_MATTER_KEYS = [
 /** Names a template may declare under `secrets:`. */
 export const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 
-const ESCAPES: readonly EscapeMode[] = ["none", "json", "html"];
 const DELIMITER = /^---[ \t]*\r?$/;
 const FM_FIELD = "front matter";
 
@@ -156,14 +155,9 @@ export function parseFrontMatter(src: SourceFile, split: SplitFile): FrontMatter
       case "wait":
         fm.wait = parseWait(src, value, valuePos, at);
         break;
-      case "escape": {
-        const s = scalarString(value);
-        if (s === undefined || !(ESCAPES as readonly string[]).includes(s)) {
-          src.fail(`must be one of ${ESCAPES.join(", ")} (got ${shownValue(value)})`, valuePos, key);
-        }
-        fm.escape = s as EscapeMode;
+      case "escape":
+        fm.escape = oneOf(src, value, valuePos, key, ESCAPE_MODES);
         break;
-      }
       case "secrets":
         fm.secrets = parseSecrets(src, value, valuePos, at, fm.secretOffsets);
         break;
@@ -173,6 +167,13 @@ export function parseFrontMatter(src: SourceFile, split: SplitFile): FrontMatter
   }
   if (fm.dest === undefined) src.fail("is required (the file to write)", at(root, base), "dest");
   return fm as FrontMatter;
+}
+
+/** A scalar that must be one of `accepted`; the error names the field and lists them. */
+function oneOf<T extends string>(src: SourceFile, node: Node | null, offset: number, field: string, accepted: readonly T[]): T {
+  const s = scalarString(node);
+  if (s === undefined || !(accepted as readonly string[]).includes(s)) src.fail(`must be one of ${accepted.join(", ")} (got ${shownValue(node)})`, offset, field);
+  return s as T;
 }
 
 function keyOf(src: SourceFile, pair: Pair, base: number): string {
@@ -348,6 +349,9 @@ function parseSecret(
   let ref: { text: string; pos: number } | undefined;
   let trim: boolean | undefined;
   let dflt: string | undefined;
+  let encoding: ValueEncoding | undefined;
+  let decode: ValueDecoding | undefined;
+  let escape: EscapeMode | undefined;
   const options: Record<string, string | number | boolean> = {};
   for (const pair of node.items) {
     const k = pair.key as Node | null;
@@ -362,6 +366,12 @@ function parseSecret(
     } else if (key === "trim") {
       if (!isScalar(v) || typeof v.value !== "boolean") src.fail(`must be true or false (got ${shownValue(v)})`, pos, sub);
       trim = v.value;
+    } else if (key === "encoding") {
+      encoding = oneOf(src, v, pos, sub, VALUE_ENCODINGS);
+    } else if (key === "decode") {
+      decode = oneOf(src, v, pos, sub, VALUE_DECODINGS);
+    } else if (key === "escape") {
+      escape = oneOf(src, v, pos, sub, ESCAPE_MODES);
     } else if (key === "default") {
       // Never quote a default in an error: it may be a real value.
       if (!isScalar(v) || v.value === null || typeof v.value === "object") src.fail('must be a string (write default: "" for empty)', pos, sub);
@@ -379,5 +389,8 @@ function parseSecret(
     options,
     ...(trim !== undefined ? { trim } : {}),
     ...(dflt !== undefined ? { default: dflt } : {}),
+    ...(encoding !== undefined ? { encoding } : {}),
+    ...(decode !== undefined ? { decode } : {}),
+    ...(escape !== undefined ? { escape } : {}),
   });
 }
