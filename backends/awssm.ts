@@ -14,9 +14,10 @@
  * @packageDocumentation
  */
 import type { Backend, BackendFactoryContext, Secret } from "../src/api/index.js";
-import { FatalError, refKey, safeError } from "../src/api/index.js";
+import { FatalError, refKey } from "../src/api/index.js";
+import { lazyAwsApi } from "./aws/client.js";
 import { createSecretsApi, type SecretsApi } from "./awssm/client.js";
-import { endpointForLog, parseAwsSmConfig, type AwsSmSettings } from "./awssm/config.js";
+import { parseAwsSmConfig, type AwsSmSettings } from "./awssm/config.js";
 import { AwsSmFetcher, type FetchCounts } from "./awssm/fetcher.js";
 import { planRef } from "./awssm/refs.js";
 
@@ -44,37 +45,16 @@ export interface AwsSmBackend extends Backend {
 export default function createAwsSmBackend(ctx: BackendFactoryContext): AwsSmBackend {
   const settings = parseAwsSmConfig(ctx.config, ctx.env, ctx.configFile);
   const logger = ctx.logger.child({ backend: "awssm" });
-  let apiPromise: Promise<SecretsApi> | undefined;
-  let api: SecretsApi | undefined;
-  let closed = false;
+  const api = lazyAwsApi<SecretsApi>({
+    backend: "awssm",
+    service: "AWS Secrets Manager",
+    sdkPackage: "@aws-sdk/client-secrets-manager",
+    settings,
+    logger,
+    build: createSecretsApi,
+  });
 
-  const getApi = (): Promise<SecretsApi> => {
-    if (closed) return Promise.reject(new FatalError("awssm: the backend is closed"));
-    apiPromise ??= (async () => {
-      let built: SecretsApi;
-      try {
-        built = await createSecretsApi(settings);
-      } catch (err) {
-        apiPromise = undefined;
-        throw new FatalError(`awssm: cannot load @aws-sdk/client-secrets-manager (${safeError(err).type})`);
-      }
-      api = built;
-      let region: string | undefined;
-      try {
-        region = await built.region();
-      } catch {
-        // No region: every fetch fails with a message saying how to set one.
-      }
-      logger.info(
-        { region: region ?? null, regionSource: settings.regionSource, endpoint: endpointForLog(settings.endpoint), maxAttempts: settings.maxAttempts },
-        region ? "AWS Secrets Manager client ready" : "AWS Secrets Manager client has no region yet",
-      );
-      return built;
-    })();
-    return apiPromise;
-  };
-
-  const fetcher = new AwsSmFetcher({ api: getApi, logger });
+  const fetcher = new AwsSmFetcher({ api: () => api.get(), logger });
 
   const backend: AwsSmBackend = {
     name: "awssm",
@@ -97,10 +77,7 @@ export default function createAwsSmBackend(ctx: BackendFactoryContext): AwsSmBac
       return fetcher.fetchMany(refs, fctx.signal, fctx.previous);
     },
     async close() {
-      closed = true;
-      api?.destroy();
-      api = undefined;
-      apiPromise = undefined;
+      api.close();
     },
   };
   return backend;

@@ -12,5 +12,5 @@ export type { CommandEvent } from "./output/commands.js";
 export type { EmissaryStatus, TemplateStatus, ReferenceStatus, EmissaryPhase, FetchOutcomeName, FetchRecord } from "./observe/status-model.js";
 export type { TemplateStateName, LastCommand } from "./templates/entry.js";
 export { resolveConfig, type ResolvedConfig, type FlagValues, type BackendSettings } from "./config/resolve.js";
-export { startStatusServer, health, readiness, DEFAULT_STUCK_AFTER_MS, type StatusServer, type StatusServerOptions, type HealthBody, type ReadyBody, type ReadyPendingEntry } from "./observe/status-server.js";
+export { startStatusServer, health, readiness, DEFAULT_STUCK_AFTER_MS, type StatusBody, type StatusServer, type StatusServerOptions, type HealthBody, type ReadyBody, type ReadyPendingEntry } from "./observe/status-server.js";
 export { createMetrics, commandOutcome, type EmissaryMetrics, type MetricsOptions } from "./observe/metrics.js";

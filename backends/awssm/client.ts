@@ -6,6 +6,7 @@
  * fetch logic can be reasoned about (and tested) without the SDK's types.
  */
 import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { awsClientOptions, withOwnSignal, type AwsApiBase } from "../aws/client.js";
 import type { AwsSmSettings } from "./config.js";
 
 /** What DescribeSecret tells us. */
@@ -35,13 +36,10 @@ export interface BatchErrorEntry {
 }
 
 /** The operations the backend uses. Every call throws the SDK's error on failure. */
-export interface SecretsApi {
+export interface SecretsApi extends AwsApiBase {
   describe(secretId: string, signal: AbortSignal): Promise<DescribeResult>;
   getValue(input: { secretId: string; versionStage?: string; versionId?: string }, signal: AbortSignal): Promise<ValueResult>;
   batchGetValues(secretIds: readonly string[], signal: AbortSignal): Promise<{ values: ValueResult[]; errors: BatchErrorEntry[] }>;
-  /** The region the SDK resolved (config, env, profile or instance metadata). */
-  region(): Promise<string>;
-  destroy(): void;
 }
 
 /**
@@ -50,17 +48,7 @@ export interface SecretsApi {
  */
 export async function createSecretsApi(settings: AwsSmSettings): Promise<SecretsApi> {
   const sdk = await import("@aws-sdk/client-secrets-manager");
-  const client: SecretsManagerClient = new sdk.SecretsManagerClient({
-    ...(settings.region ? { region: settings.region } : {}),
-    ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
-    ...(settings.profile ? { profile: settings.profile } : {}),
-    maxAttempts: settings.maxAttempts,
-    requestHandler: {
-      connectionTimeout: settings.requestTimeoutMs,
-      requestTimeout: settings.requestTimeoutMs,
-      throwOnRequestTimeout: true,
-    },
-  });
+  const client: SecretsManagerClient = new sdk.SecretsManagerClient(awsClientOptions(settings));
 
   return {
     describe: (secretId, signal) =>
@@ -119,24 +107,6 @@ export async function createSecretsApi(settings: AwsSmSettings): Promise<Secrets
       client.destroy();
     },
   };
-}
-
-/**
- * Runs one API call with a signal of its own, aborted with `parent`. The SDK hangs a listener on
- * the signal of every request; giving each call its own keeps a long-lived parent signal (the
- * core's, shared by a whole batch) from collecting listeners and tripping Node's MaxListeners
- * warning.
- */
-async function withOwnSignal<T>(parent: AbortSignal, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const ac = new AbortController();
-  const onAbort = (): void => ac.abort(parent.reason);
-  if (parent.aborted) ac.abort(parent.reason);
-  else parent.addEventListener("abort", onAbort, { once: true });
-  try {
-    return await fn(ac.signal);
-  } finally {
-    parent.removeEventListener("abort", onAbort);
-  }
 }
 
 function toValue(out: { ARN?: string | undefined; Name?: string | undefined; VersionId?: string | undefined; SecretString?: string | undefined; SecretBinary?: Uint8Array | undefined }): ValueResult {

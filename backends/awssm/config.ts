@@ -1,71 +1,20 @@
 /**
- * The `backends.awssm` config section and the environment variables the backend reads itself.
- * Everything else (credentials, profile files, instance metadata) is left to the AWS SDK's
- * default chains.
+ * The `backends.awssm` config section: the settings every AWS backend shares (../aws/config.ts)
+ * with Secrets Manager's endpoint variable, `AWS_ENDPOINT_URL_SECRETS_MANAGER`.
  */
-import { ConfigError, toMs } from "../../src/api/index.js";
+import { AWS_CONFIG_KEYS, parseAwsConfig, type AwsServiceConfig, type AwsSettings } from "../aws/config.js";
 
 /** Validated settings of the awssm backend. */
-export interface AwsSmSettings {
-  /**
-   * Region from the config file, `AWS_REGION` or `AWS_DEFAULT_REGION`. When undefined the SDK
-   * resolves it: the profile (`AWS_PROFILE`, `~/.aws/config`), then EC2 instance metadata (IMDSv2).
-   */
-  readonly region?: string;
-  /** Where the region came from, for the startup log line. */
-  readonly regionSource: "config" | "AWS_REGION" | "AWS_DEFAULT_REGION" | "sdk";
-  /**
-   * Endpoint URL from the config file, `AWS_ENDPOINT_URL_SECRETS_MANAGER` or `AWS_ENDPOINT_URL`
-   * (both ignored when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`). Undefined: the AWS endpoint.
-   */
-  readonly endpoint?: string;
-  /** Named profile of the shared config files. Undefined: `AWS_PROFILE` or `default`. */
-  readonly profile?: string;
-  /**
-   * Attempts per API call inside the SDK, first try included. The core's scheduler does the
-   * long backoff; a small number keeps one fetch from stalling for a long time.
-   * @defaultValue 2
-   */
-  readonly maxAttempts: number;
-  /**
-   * Deadline of each HTTP attempt (connect + response). A hanging endpoint fails after this.
-   * @defaultValue 10 000 ms
-   */
-  readonly requestTimeoutMs: number;
-}
+export type AwsSmSettings = AwsSettings;
 
 /** Keys accepted in `backends.awssm`. `refresh` belongs to the core and is ignored here. */
-export const AWSSM_CONFIG_KEYS = ["region", "endpoint", "profile", "max_attempts", "request_timeout"] as const;
+export const AWSSM_CONFIG_KEYS = AWS_CONFIG_KEYS;
 
-/** @defaultValue 2 */
-export const DEFAULT_MAX_ATTEMPTS = 2;
-/** @defaultValue 10 000 */
-export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
-
-const REGION = /^[a-z0-9-]{2,32}$/;
-
-function fail(key: string, reason: string, file?: string): never {
-  const field = `backends.awssm${key ? "." + key : ""}`;
-  throw new ConfigError(`${file ? file + ": " : ""}${field}: ${reason}`, { field, ...(file ? { file } : {}) });
-}
-
-function str(cfg: Readonly<Record<string, unknown>>, key: string, file?: string): string | undefined {
-  const v = cfg[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== "string" || v.trim() === "") fail(key, "must be a non-empty string", file);
-  return v.trim();
-}
-
-function checkEndpoint(url: string, key: string, file?: string): string {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    fail(key, "is not a URL (expected e.g. http://127.0.0.1:5000 or https://secretsmanager.eu-west-1.amazonaws.com)", file);
-  }
-  if (u.protocol !== "http:" && u.protocol !== "https:") fail(key, `must be an http or https URL, not ${u.protocol}`, file);
-  return url;
-}
+const SERVICE: AwsServiceConfig = {
+  backend: "awssm",
+  endpointEnv: "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+  endpointExample: "https://secretsmanager.eu-west-1.amazonaws.com",
+};
 
 /**
  * Validates the `backends.awssm` section and merges in the environment.
@@ -76,78 +25,5 @@ export function parseAwsSmConfig(
   env: Readonly<Record<string, string | undefined>>,
   file?: string,
 ): AwsSmSettings {
-  if (cfg === null || typeof cfg !== "object" || Array.isArray(cfg)) fail("", "must be a mapping", file);
-  for (const key of Object.keys(cfg)) {
-    if (key === "refresh") continue; // the core's key; normally stripped before we see it
-    if (!(AWSSM_CONFIG_KEYS as readonly string[]).includes(key)) {
-      fail(key, `unknown key (known: ${AWSSM_CONFIG_KEYS.join(", ")}, refresh)`, file);
-    }
-  }
-
-  let region = str(cfg, "region", file);
-  let regionSource: AwsSmSettings["regionSource"] = "config";
-  if (region !== undefined && !REGION.test(region)) fail("region", `"${region}" is not a region name (e.g. eu-west-1)`, file);
-  if (region === undefined && env.AWS_REGION?.trim()) {
-    region = env.AWS_REGION.trim();
-    regionSource = "AWS_REGION";
-  } else if (region === undefined && env.AWS_DEFAULT_REGION?.trim()) {
-    region = env.AWS_DEFAULT_REGION.trim();
-    regionSource = "AWS_DEFAULT_REGION";
-  } else if (region === undefined) {
-    regionSource = "sdk";
-  }
-
-  let endpoint = str(cfg, "endpoint", file);
-  if (endpoint !== undefined) {
-    endpoint = checkEndpoint(endpoint, "endpoint", file);
-  } else if (env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS?.trim().toLowerCase() !== "true") {
-    const fromEnv = env.AWS_ENDPOINT_URL_SECRETS_MANAGER?.trim() || env.AWS_ENDPOINT_URL?.trim();
-    if (fromEnv) {
-      try {
-        endpoint = checkEndpoint(fromEnv, "endpoint", file);
-      } catch {
-        throw new ConfigError(`AWS_ENDPOINT_URL_SECRETS_MANAGER / AWS_ENDPOINT_URL: not an http(s) URL`, { field: "AWS_ENDPOINT_URL_SECRETS_MANAGER" });
-      }
-    }
-  }
-
-  const profile = str(cfg, "profile", file);
-
-  let maxAttempts = DEFAULT_MAX_ATTEMPTS;
-  if (cfg.max_attempts !== undefined) {
-    const n = typeof cfg.max_attempts === "string" ? Number(cfg.max_attempts) : cfg.max_attempts;
-    if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 10) fail("max_attempts", "must be an integer from 1 to 10", file);
-    maxAttempts = n;
-  }
-
-  let requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS;
-  if (cfg.request_timeout !== undefined) {
-    const v = cfg.request_timeout;
-    if (typeof v !== "string" && typeof v !== "number") fail("request_timeout", "must be a duration such as 10s", file);
-    try {
-      requestTimeoutMs = toMs(v);
-    } catch (err) {
-      fail("request_timeout", (err as Error).message, file);
-    }
-    if (requestTimeoutMs < 1) fail("request_timeout", "must be greater than zero", file);
-  }
-
-  return {
-    ...(region !== undefined ? { region } : {}),
-    regionSource,
-    ...(endpoint !== undefined ? { endpoint } : {}),
-    ...(profile !== undefined ? { profile } : {}),
-    maxAttempts,
-    requestTimeoutMs,
-  };
-}
-
-/** The endpoint without user info, path or query, for log lines. */
-export function endpointForLog(endpoint: string | undefined): string {
-  if (!endpoint) return "aws";
-  try {
-    return new URL(endpoint).origin;
-  } catch {
-    return "(invalid)";
-  }
+  return parseAwsConfig(SERVICE, cfg, env, file);
 }

@@ -14,6 +14,7 @@
 import type { Logger, Secret, SecretRef } from "../../src/api/index.js";
 import { FatalError, SecretNotFoundError, refKey } from "../../src/api/index.js";
 import type { DescribeResult, SecretsApi, ValueResult } from "./client.js";
+import { mapLimit, push } from "../aws/pool.js";
 import { awsErrorFacts, fromAwsError, fromBatchError } from "./errors.js";
 import { batchable, planRef, sameSecret, toResult, type AwsSmRef } from "./refs.js";
 
@@ -39,15 +40,6 @@ export interface FetchCounts {
   describe: number;
   getValue: number;
   batch: number;
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight. */
-async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /** Fetch state that outlives one call: which optional permissions turned out to be missing. */
@@ -228,10 +220,4 @@ export function decide(p: AwsSmRef, d: DescribeResult, prev: Secret | undefined,
   if (prev !== undefined && current === prev.version) return prev;
   if (current === unsetVersion) return notSet();
   return "fetch";
-}
-
-function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
-  const list = m.get(k);
-  if (list) list.push(v);
-  else m.set(k, [v]);
 }

@@ -61,9 +61,12 @@ job "app" {
         left_delimiter  = "[["
         right_delimiter = "]]"
       }
+      # Nomad kills the task when it goes over `memory` (MB). emissary's resident memory was
+      # measured at 84–143 MB (Node plus the AWS SDK, Vault client and prom-client loaded, a few
+      # templates; peaks during start-up and GC), so 192 leaves headroom instead of OOM kills.
       resources {
         cpu    = 50
-        memory = 96
+        memory = 192
       }
     }
 
@@ -89,9 +92,12 @@ job "app" {
         left_delimiter  = "[["
         right_delimiter = "]]"
       }
+      # Nomad kills the task when it goes over `memory` (MB). emissary's resident memory was
+      # measured at 84–143 MB (Node plus the AWS SDK, Vault client and prom-client loaded, a few
+      # templates; peaks during start-up and GC), so 192 leaves headroom instead of OOM kills.
       resources {
         cpu    = 50
-        memory = 96
+        memory = 192
       }
     }
 

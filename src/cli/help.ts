@@ -23,8 +23,8 @@ Flags (flag > environment > config file > default):
   -v, --version                                    print the version
 
 Backends: file, env, http (alias insecure: EMISSARY_HTTP_URL or the file named by
-EMISSARY_INSECURE_URLFILE), awssm (AWS Secrets Manager), vault (HashiCorp Vault: VAULT_ADDR,
-VAULT_TOKEN, VAULT_NAMESPACE, VAULT_CACERT, VAULT_SKIP_VERIFY).
+EMISSARY_INSECURE_URLFILE), awssm (AWS Secrets Manager), ssm (AWS SSM Parameter Store),
+vault (HashiCorp Vault: VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE, VAULT_CACERT, VAULT_SKIP_VERIFY).
 
 Exit codes:
   0  success, including a graceful stop on SIGTERM/SIGINT

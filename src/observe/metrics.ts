@@ -6,6 +6,9 @@
  * never a reference ID (fetch metrics are per backend, which keeps their cardinality bounded).
  * @packageDocumentation
  */
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { CommandEvent } from "../output/commands.js";
 import type { StatusSource } from "./status-model.js";
@@ -47,6 +50,36 @@ const FETCH_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 
 /** Seconds; reload commands range from a signal to a service restart. */
 const COMMAND_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
+let cachedVersion: string | undefined;
+/**
+ * The emissaryd package version: the nearest package.json named `emissaryd` above this module
+ * (found by walking up, so it holds wherever the module sits under dist/). "unknown" if none.
+ */
+export function emissaryVersion(): string {
+  if (cachedVersion !== undefined) return cachedVersion;
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: unknown; version?: unknown };
+      if (pkg.name === "emissaryd" && typeof pkg.version === "string") return (cachedVersion = pkg.version);
+    } catch {
+      /* no readable package.json here: keep walking up */
+    }
+    if (dirname(dir) === dir) return (cachedVersion = "unknown");
+  }
+}
+
+/**
+ * prom-client's default metrics that are gauges named `*_total`, which Prometheus reserves for
+ * counters (`promtool check metrics` rejects them). Each is the sum over the `type` label of
+ * its unsuffixed twin (`nodejs_active_handles` …), so nothing is lost by dropping it.
+ */
+function dropTotalGauges(registry: Registry, before: ReadonlySet<string>): void {
+  for (const m of registry.getMetricsAsArray()) {
+    const { name } = m as unknown as { name: string };
+    if (!before.has(name) && name.endsWith("_total") && m instanceof Gauge) registry.removeSingleMetric(name);
+  }
+}
+
 /** Outcome label of a finished command. */
 export function commandOutcome(e: Pick<CommandEvent, "ok" | "timedOut" | "exitCode" | "signal">): "ok" | "failed" | "timeout" | "killed" | "not_started" {
   if (e.ok) return "ok";
@@ -69,7 +102,8 @@ export function commandOutcome(e: Pick<CommandEvent, "ok" | "timedOut" | "exitCo
  * `emissary_templates{state}`, `emissary_template_state{template,dest,state}`,
  * `emissary_template_seconds_since_last_render{template,dest}`,
  * `emissary_template_last_render_timestamp_seconds{template,dest}`,
- * `emissary_pending_references`, `emissary_references{backend,outcome}`.
+ * `emissary_pending_references`, `emissary_references{backend,outcome}`; and the constant
+ * `emissary_build_info{version,node} 1`.
  */
 export function createMetrics(emissary: StatusSource, opts: MetricsOptions = {}): EmissaryMetrics {
   const registry = opts.registry ?? new Registry();
@@ -85,6 +119,11 @@ export function createMetrics(emissary: StatusSource, opts: MetricsOptions = {})
   const commands = new Counter({ name: "emissary_commands_total", help: "Reload commands run, by outcome (ok, failed, timeout, killed, not_started).", labelNames: ["outcome"] as const, registers });
   const commandSeconds = new Histogram({ name: "emissary_command_duration_seconds", help: "Reload command duration by outcome.", labelNames: ["outcome"] as const, buckets: COMMAND_BUCKETS, registers });
   const reloads = new Counter({ name: "emissary_reloads_total", help: "Times the template set was (re)loaded: start, template directory changes, SIGHUP.", registers });
+
+  new Gauge({ name: "emissary_build_info", help: "Always 1; the labels name the emissaryd version and the Node.js version it runs on.", labelNames: ["version", "node"] as const, registers }).set(
+    { version: emissaryVersion(), node: process.version },
+    1,
+  );
 
   // Scrape-time gauges: each collect() reads a fresh status snapshot (cheap: no I/O).
   const status = (): ReturnType<StatusSource["status"]> => emissary.status();
@@ -167,10 +206,16 @@ export function createMetrics(emissary: StatusSource, opts: MetricsOptions = {})
     },
   });
 
-  if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry });
+  if (opts.processMetrics !== false) {
+    const before = new Set(registry.getMetricsAsArray().map((m) => (m as unknown as { name: string }).name));
+    collectDefaultMetrics({ register: registry });
+    dropTotalGauges(registry, before);
+  }
 
   // Template-labelled counters of templates that no longer exist are dropped on reload.
   const seen = new Map<string, { template: string; dest: string }>();
+  // Templates with an emissary_template_errors_total series (an invalid one never renders).
+  const failed = new Set<string>();
   const remember = (template: string, dest: string): void => {
     seen.set(`${template}\u0000${dest}`, { template, dest });
   };
@@ -189,7 +234,9 @@ export function createMetrics(emissary: StatusSource, opts: MetricsOptions = {})
     writes.inc({ template: e.template, dest: e.dest });
   };
   const onError = (e: EmissaryEvents["error"]): void => {
-    if (e.template !== undefined) templateErrors.inc({ template: e.template });
+    if (e.template === undefined) return;
+    failed.add(e.template);
+    templateErrors.inc({ template: e.template });
   };
   const onCommand = (e: CommandEvent): void => {
     const outcome = commandOutcome(e);
@@ -206,7 +253,11 @@ export function createMetrics(emissary: StatusSource, opts: MetricsOptions = {})
       seen.delete(k);
       for (const changed of ["true", "false"]) renders.remove({ ...l, changed });
       writes.remove(l);
-      if (!files.has(l.template)) templateErrors.remove({ template: l.template });
+    }
+    for (const template of failed) {
+      if (files.has(template)) continue;
+      failed.delete(template);
+      templateErrors.remove({ template });
     }
   };
 

