@@ -118,6 +118,17 @@ export function readConfigFile(file: string): FileConfig {
     const line = lineOf(doc, issue.path, issue.code === "unrecognized_keys" ? (issue as { keys: string[] }).keys[0] : undefined, text);
     throw new ConfigError(`${file}${line ? `:${line}` : ""}: ${field || "(top level)"}: ${reason}`, { file, field });
   }
+  const mode = parsed.data.defaults?.mode;
+  if (mode !== undefined) {
+    try {
+      parseMode(mode, String(mode));
+    } catch (err) {
+      // Checked here, where the line is known; resolveConfig parses it again.
+      const line = lineOf(doc, ["defaults", "mode"], undefined, text);
+      const reason = (err as { reason?: string }).reason ?? (err as Error).message;
+      throw new ConfigError(`${file}${line ? `:${line}` : ""}: defaults.mode: ${reason}`, { file, field: "defaults.mode" });
+    }
+  }
   return parsed.data;
 }
 

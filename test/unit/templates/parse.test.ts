@@ -196,7 +196,7 @@ describe("parseTemplate: front matter", () => {
     ['mode: "0640"', 0o640],
     ["mode: '0640'", 0o640],
     ["mode: 0644 # comment", 0o644],
-    ["mode: 1777", 0o1777],
+    ["mode: 0777", 0o777],
     ["mode: 0o0640", 0o640],
     ["mode: 000", 0],
     ["mode: 0755", 0o755],
