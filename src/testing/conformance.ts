@@ -89,13 +89,15 @@ function isSecret(v: unknown): v is Secret {
 
 /**
  * The forms a value could leak in: its text (UTF-8, or Latin-1 for bytes that are not UTF-8),
- * base64 and hex. Forms shorter than 3 characters are left out (they would match anything).
+ * and for bytes their base64 and hex. Text shorter than 3 characters and encodings shorter than
+ * 8 are left out (they would match by chance).
  */
 function leakForms(value: SecretValue): string[] {
-  if (typeof value === "string") return [value.trim()];
+  if (typeof value === "string") return [value.trim()].filter((v) => v.length >= 3);
   const b = valueBytes(value);
   const text = utf8Text(b);
-  return [text !== undefined ? text.trim() : b.toString("latin1"), b.toString("base64"), b.toString("hex")];
+  const encoded = [b.toString("base64"), b.toString("hex")].filter((v) => v.length >= 8);
+  return [...[text !== undefined ? text.trim() : b.toString("latin1")].filter((v) => v.length >= 3), ...encoded];
 }
 
 /** Every message in an error's cause chain (and its `String()`), for the leak check. */
@@ -263,7 +265,7 @@ export async function checkBackendConformance(opts: ConformanceOptions): Promise
 
   // errors
   const problems: string[] = [];
-  const secrets = [...values].flatMap(leakForms).filter((v) => v.length >= 3);
+  const secrets = [...values].flatMap(leakForms);
   for (const { where, err } of thrown) {
     if (!(err instanceof Error)) problems.push(`${where}: threw ${describe(err)} instead of an Error`);
     else if (texts(err).some((t) => secrets.some((s) => t.includes(s)))) problems.push(`${where}: the ${describe(err)} message contains the secret's value`);

@@ -32,7 +32,8 @@ export function leakForms(bytes: Uint8Array): string[] {
   }
   const latin1 = b.toString("latin1");
   if (latin1.length >= 16) forms.add(latin1);
-  return [...forms];
+  // A value of a few bytes has no form that would not match by chance: nothing to search for.
+  return [...forms].filter((f) => f.length >= 16);
 }
 
 /**

@@ -1,12 +1,13 @@
 /**
  * Bytes from the backend to the file, through the whole pipeline (createEmissary with the real
  * built-in backends): random bytes — invalid UTF-8, NUL, CR, a leading BOM, trailing whitespace —
- * from files, an HTTP server, AWS SecretBinary (moto) and the base64 text of a Vault KV field or
- * an AWS SecretString with `decode: base64`, each written byte for byte by a template that is
+ * from files, an HTTP server, AWS SecretBinary (moto) and the base64 text of a Vault KV field,
+ * an AWS SecretString or SSM parameters with `decode: base64`, each written byte for byte by a template that is
  * that one name. Bytes used inside text, and text that is not base64 under `decode`, fail the
  * template with an error naming the reference while the last good file stays.
  */
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -19,9 +20,12 @@ import { startHttpSecrets, type HttpSecrets } from "../helpers/http-secrets.js";
 import { describeMoto, startMoto, useDummyAwsEnv, type Moto } from "../helpers/moto.js";
 import { FakeVault } from "../fakes/vault-server.js";
 
+/** The random samples' seed, named in every failure so it can be replayed. */
+const SEED = Date.now() % 100_000;
+
 /** Bytes of every awkward kind: the canaries carry the CANARY marker for the leak scans. */
 function samples(): Buffer[] {
-  const random = fc.sample(fc.uint8Array({ minLength: 1, maxLength: 3000 }), { numRuns: 6, seed: Date.now() % 100_000 }).map((b) => Buffer.from(b));
+  const random = fc.sample(fc.uint8Array({ minLength: 1, maxLength: 3000 }), { numRuns: 6, seed: SEED }).map((b) => Buffer.from(b));
   return [
     Buffer.from([0xff, 0xfe, 0x00, 0x41, 0x80, 0xc3, 0x28, 0x0a]), // hardening item 12's file, trailing LF included
     binaryCanary(24),
@@ -71,8 +75,8 @@ async function run(tpl: string, opts: { config?: string; env?: Record<string, st
 
 function expectSameBytes(file: string, want: Buffer): void {
   const got = readFileSync(file);
-  expect(got.length, file).toBe(want.length);
-  expect(got.equals(want), `${file} differs from the secret's bytes`).toBe(true);
+  expect(got.length, `${file} (sample seed ${SEED})`).toBe(want.length);
+  expect(got.equals(want), `${file} differs from the secret's bytes (sample seed ${SEED})`).toBe(true);
 }
 
 describe("bytes through file and http", () => {
@@ -155,7 +159,7 @@ describe("bytes through vault: decode: base64 of a KV field", () => {
   });
 });
 
-describeMoto("bytes through awssm (moto): SecretBinary and decode: base64 of a SecretString", () => {
+describeMoto("bytes through AWS (moto): awssm SecretBinary, decode: base64 of an awssm SecretString and of ssm parameters", () => {
   let moto: Moto;
   let admin: SecretsManagerClient;
   let restoreEnv: () => void;
@@ -181,8 +185,21 @@ describeMoto("bytes through awssm (moto): SecretBinary and decode: base64 of a S
       refs[`b64-${i}`] = { ref: `awssm:bytes/b64-${i}`, extra: "    decode: base64\n" };
     }
     refs.asBase64 = { ref: "awssm:bytes/bin1" };
+    // ssm: a SecureString and a path's parameter (by its relative name), each holding base64 text.
+    const ssm = new SSMClient({ region: "eu-west-1", endpoint: moto.endpoint });
+    const small = values.filter((v) => v.length <= 2500);
+    try {
+      for (const [i, v] of small.entries()) {
+        await ssm.send(new PutParameterCommand({ Name: `/bytes/ssm${i}`, Type: "SecureString", Value: v.toString("base64") }));
+        await ssm.send(new PutParameterCommand({ Name: `/bytes/dir/k${i}`, Type: "String", Value: v.toString("base64") }));
+        refs[`ssm${i}`] = { ref: `ssm:/bytes/ssm${i}`, extra: "    decode: base64\n" };
+        refs[`ssmdir${i}`] = { ref: `ssm:/bytes/dir/#k${i}`, extra: "    decode: base64\n" };
+      }
+    } finally {
+      ssm.destroy();
+    }
     const config = join(dir, "config.yml");
-    writeFileSync(config, `backends:\n  awssm:\n    region: eu-west-1\n    endpoint: ${moto.endpoint}\n`);
+    writeFileSync(config, `backends:\n  awssm:\n    region: eu-west-1\n    endpoint: ${moto.endpoint}\n  ssm:\n    region: eu-west-1\n    endpoint: ${moto.endpoint}\n`);
     writeTemplates(join(dir, "tpl"), join(dir, "out"), refs);
     const log = new Lines();
     const e = await run(join(dir, "tpl"), { config, log });
@@ -193,6 +210,11 @@ describeMoto("bytes through awssm (moto): SecretBinary and decode: base64 of a S
       expectSameBytes(join(dir, "out", `b64-${i}`), v);
     });
     expect(readFileSync(join(dir, "out", "asBase64"), "utf8")).toBe(values[1]!.toString("base64"));
+    expect(small.length).toBeGreaterThan(3);
+    small.forEach((v, i) => {
+      expectSameBytes(join(dir, "out", `ssm${i}`), v);
+      expectSameBytes(join(dir, "out", `ssmdir${i}`), v);
+    });
     expect(log.leaks(values)).toEqual([]);
   });
 });
