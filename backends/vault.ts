@@ -20,6 +20,7 @@ import type { Backend, BackendFactoryContext, Secret, SecretRef } from "../src/a
 import { FatalError, SecretNotFoundError, contentVersion, refKey, rejectUnknownOptions, safeError } from "../src/api/index.js";
 import { TokenManager } from "./vault/auth.js";
 import type { AwsCredentialSource } from "./vault/aws-iam.js";
+import { checkVault } from "./vault/check.js";
 import { VaultClient, encodePath, statusError, type VaultRequest, type VaultResponse } from "./vault/client.js";
 import { parseVaultConfig } from "./vault/config.js";
 import { LeaseTable } from "./vault/leases.js";
@@ -89,8 +90,9 @@ export default function createVaultBackend(ctx: BackendFactoryContext, options: 
   /** Preflights in flight, by first path segment: paths under one mount wait for one answer. */
   const preflights = new Map<string, Promise<MountInfo>>();
 
-  async function mountOf(path: string, refText: string, signal: AbortSignal): Promise<MountInfo> {
-    const cached = mounts.find(path);
+  async function mountOf(path: string, refText: string, signal: AbortSignal, fresh = false): Promise<MountInfo> {
+    // An operator's refresh (`fresh`) asks again: the mount may have moved or been upgraded.
+    const cached = fresh ? undefined : mounts.find(path);
     if (cached) return cached;
     // 100 paths under `secret/` asked at once would make 100 preflights; ask once per first
     // segment and let the others use its answer when that mount covers them.
@@ -98,6 +100,7 @@ export default function createVaultBackend(ctx: BackendFactoryContext, options: 
     const pending = preflights.get(segment);
     if (pending) {
       await pending.catch(() => undefined);
+      // That preflight answered after this fetch began, so it is fresh enough even for a refresh.
       const now = mounts.find(path);
       if (now) return now;
     }
@@ -148,11 +151,11 @@ export default function createVaultBackend(ctx: BackendFactoryContext, options: 
     return { secret };
   }
 
-  async function read(ref: SecretRef, key: string, signal: AbortSignal): Promise<Secret> {
+  async function read(ref: SecretRef, key: string, signal: AbortSignal, fresh: boolean): Promise<Secret> {
     const refText = `vault:${ref.id}`;
     const path = normalizePath(ref.id);
     const version = parseVersion(ref.id, ref.options.version);
-    const mount = await mountOf(path, refText, signal);
+    const mount = await mountOf(path, refText, signal, fresh);
     const plan = planRead(path, mount, version, refText);
     const { res, gen } = await authed({ method: "GET", path: plan.apiPath, query: plan.query, signal });
     if (res.status === 200) {
@@ -212,13 +215,18 @@ export default function createVaultBackend(ctx: BackendFactoryContext, options: 
       rejectUnknownOptions(ref, OPTIONS);
       const key = refKey(ref);
       const { gen } = await tk.getToken();
+      // `emissary refresh --reissue`: new credentials, not the held lease (which Vault revokes when it ends).
+      if (fctx.reissue) leases.delete(key);
       const plan = leases.plan(key, gen);
       if (plan.action === "cached") return plan.secret;
       if (plan.action === "renew") {
         const renewed = await renewLease(key, plan.leaseId, plan.incrementS, fctx.signal);
         if (renewed) return renewed;
       }
-      return read(ref, key, fctx.signal);
+      return read(ref, key, fctx.signal, fctx.fresh === true);
+    },
+    check(ref, cctx) {
+      return checkVault({ address: settings.address, method: settings.auth.method, tokens: tk, authed, mountOf }, ref, cctx);
     },
     async close() {
       tk.close();

@@ -43,8 +43,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   // `render` prints the template on stdout, so its logs go to stderr.
+  // `check --connect` prints a table, so its backends' lines go to stderr too.
   const logger =
-    args.command === "render" || (args.command === "check" && args.json)
+    args.command === "render" || (args.command === "check" && (args.json || args.connect))
       ? createLogger({ ...config.log, destination: pino.destination({ dest: 2, sync: true }) })
       : createLogger(config.log);
   try {
@@ -54,7 +55,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       case "once":
         return await (await import("./cli/once.js")).runOnce(config, logger);
       case "check":
+        if (args.connect) return await (await import("./cli/connect.js")).runConnect(config, logger, { json: args.json, read: args.read ?? false });
         return await (await import("./cli/check.js")).runCheck(config, logger, args.json);
+      case "refresh":
+        return await (await import("./cli/refresh.js")).runRefresh({ config, names: args.names ?? [], reissue: args.reissue ?? false, json: args.json });
       case "render":
         return await (await import("./cli/render.js")).runRender(args.file!, config, logger);
     }

@@ -10,6 +10,8 @@ import { Runner } from "./runner.js";
 import type { TemplateEntry } from "./templates/entry.js";
 import { DEFAULT_REFRESH_MS, Scheduler } from "./sources/scheduler.js";
 import { buildStatus, recordFetch, type EmissaryPhase, type EmissaryStatus, type FetchRecord } from "./observe/status-model.js";
+import { runRefresh, type RefreshReport, type RefreshRequest } from "./observe/refresh-report.js";
+import { RefreshLimiter } from "./sources/refresh-limiter.js";
 import { SecretStore } from "./sources/store.js";
 import { planReferences } from "./templates/bind.js";
 import { TemplateSync } from "./templates/sync.js";
@@ -66,8 +68,17 @@ export interface Emissary {
   off<K extends EmissaryEventName>(event: K, fn: Listener<K>): Emissary;
   /** Subscribes for one event. */
   once<K extends EmissaryEventName>(event: K, fn: Listener<K>): Emissary;
-  /** A sanitized snapshot: templates, states, pending references, last errors. No values. */
+  /** A sanitized snapshot: templates, states, pending references, last errors, next fetches. No values. */
   status(): EmissaryStatus;
+  /**
+   * Fetches the named references — or every reference of the named templates; all when none are
+   * named — now, ignoring refresh timers and backend caches (`reissue`: also re-issues
+   * certificates and re-reads leased secrets). Each reference at most once a second: a refresh
+   * inside that window answers with the last result, marked `rateLimited`. Resolves once every
+   * fetch has settled; changed values render as usual.
+   * @throws {@link UnknownNameError} for a name no template uses; {@link TransientError} while not running
+   */
+  refresh(req?: RefreshRequest & { source?: string }): Promise<RefreshReport>;
   /**
    * Resolves when every valid template has rendered (or failed for good) and no command is
    * queued or running: what `emissary once` waits for.
@@ -119,6 +130,7 @@ class EmissaryImpl implements Emissary {
   #startedAt?: number;
   /** Last fetch outcome per reference key, for status(). */
   readonly #fetches = new Map<string, FetchRecord>();
+  readonly #limiter = new RefreshLimiter();
 
   constructor(
     private readonly options: EmissaryOptions,
@@ -149,6 +161,7 @@ class EmissaryImpl implements Emissary {
         this.#events.emit("command", e);
       },
       onIdle: () => this.#checkSettled(),
+      onWait: (w) => this.#logger.info({ templates: w.templates, command: w.command[0], until: new Date(w.until).toISOString(), reason: w.reason }, "command waiting"),
     });
     this.#runner = new Runner({
       store: this.#store,
@@ -305,7 +318,14 @@ class EmissaryImpl implements Emissary {
       ...(this.#startedAt !== undefined ? { startedAt: this.#startedAt } : {}),
       ...(busySince !== undefined ? { busySince } : {}),
       fetches: this.#fetches,
+      timing: (key) => this.#scheduler.timing(key),
+      waiting: this.#commands.waiting(),
     });
+  }
+
+  refresh(req: RefreshRequest & { source?: string } = {}): Promise<RefreshReport> {
+    const ctx = { entries: this.#runner.entries, dir: this.config.templates, scheduler: this.#scheduler, limiter: this.#limiter, logger: this.#logger, phase: this.#phase };
+    return runRefresh({ ...ctx, ...(req.source ? { source: req.source } : {}) }, req);
   }
 
   #isSettled(): boolean {

@@ -9,6 +9,7 @@ import type { Template } from "./templates/parse.js";
 import { renderOutput } from "./templates/render.js";
 import { resolveOwner, writeAtomic } from "./output/writer.js";
 import { Quiescence } from "./output/quiescence.js";
+import { changedNames, fingerprints } from "./templates/changes.js";
 
 /** How many templates of one pass are rendered and written at the same time. */
 export const WRITE_CONCURRENCY = 16;
@@ -166,7 +167,8 @@ export class Runner {
         if (!job) continue;
         const key = JSON.stringify(job.argv);
         const same = jobs.get(key);
-        if (same) same.templates.push(ready[i]!.e.file);
+        // One run for the pass, with the longest splay and interval its templates ask for.
+        if (same) jobs.set(key, { ...same, templates: [...same.templates, ready[i]!.e.file], splayMs: Math.max(same.splayMs ?? 0, job.splayMs ?? 0), minIntervalMs: Math.max(same.minIntervalMs ?? 0, job.minIntervalMs ?? 0) });
         else jobs.set(key, job);
       }
     } finally {
@@ -224,21 +226,30 @@ export class Runner {
         delete e.retryTimer;
       }
       this.#opts.emit("render", { template: e.file, dest: t.dest, changed: res.changed });
+      // The destination now matches these values: the next write names what changed since.
+      const fps = fingerprints(values);
+      const changed = changedNames(e.fingerprints, fps);
+      e.fingerprints = fps;
       if (!res.changed) {
         log.debug("rendered; destination unchanged");
         return undefined;
       }
       e.lastWriteAt = now;
-      this.#opts.emit("write", { template: e.file, dest: t.dest, inPlace: res.inPlace, ...(res.reason ? { reason: res.reason } : {}) });
-      const fields = { ...(res.reason ? { reason: res.reason } : {}), inPlace: res.inPlace };
+      e.lastChanged = changed;
+      this.#opts.emit("write", { template: e.file, dest: t.dest, inPlace: res.inPlace, ...(res.reason ? { reason: res.reason } : {}), changed });
+      const fields = { ...(res.reason ? { reason: res.reason } : {}), inPlace: res.inPlace, changed };
       if (!t.command) {
         log.info({ ...fields, commandRan: false }, "wrote destination");
         return undefined;
       }
       // One line per write, naming the command's outcome: it is logged when the command finishes.
+      // Writes that share one command run (a queued or waiting command) are logged as one line
+      // naming every secret that changed in any of them.
       const waiting = this.#awaitingCommand.get(e.file);
-      this.#awaitingCommand.set(e.file, { log, fields, command: t.command[0]!, writes: (waiting?.writes ?? 0) + 1 });
-      return { argv: t.command, timeoutMs: t.commandTimeoutMs, templates: [e.file] };
+      const all = waiting ? [...new Set([...(waiting.fields.changed as string[]), ...changed])] : changed;
+      this.#awaitingCommand.set(e.file, { log, fields: { ...fields, changed: all }, command: t.command[0]!, writes: (waiting?.writes ?? 0) + 1 });
+      // `once` honours splay (a fleet's boot) but not min_interval (it runs each command once anyway).
+      return { argv: t.command, timeoutMs: t.commandTimeoutMs, templates: [e.file], splayMs: t.splayMs, minIntervalMs: this.#opts.once ? 0 : t.minIntervalMs };
     } catch (err) {
       this.#fail(e, log, err instanceof Error ? err : new Error(String(err)), true);
       return undefined;

@@ -37,6 +37,12 @@ export interface Secret {
   readonly ttlMs?: number;
   /** A structured form the backend already parsed (e.g. a YAML file), used for `#field` lookups. */
   readonly data?: unknown;
+  /**
+   * `ttlMs` is when the backend wants to be called again to renew what it holds (a renewable
+   * lease, a certificate at its renewal point), not the end of the value's life. Only changes what
+   * status reports as the reason of the next fetch (`renewal` instead of `lease`).
+   */
+  readonly renewal?: boolean;
 }
 
 /** Passed to every fetch. */
@@ -47,6 +53,54 @@ export interface FetchContext {
   readonly logger: Logger;
   /** The last value this reference resolved to, for cheap "has it changed?" checks. */
   readonly previous?: Secret;
+  /**
+   * An operator asked for this fetch (`emissary refresh`, `POST /v1/refresh`, SIGUSR1): read the
+   * value from the source itself, skipping every shortcut and cache of the backend — a
+   * "has it changed?" probe (awssm's DescribeSecret, an HTTP `If-None-Match`), cached metadata
+   * (Vault's mount table). `previous` is still passed, for logging only. What the backend holds
+   * because the source issued it (a Vault lease, a certificate) is kept unless {@link reissue}.
+   * @defaultValue false
+   */
+  readonly fresh?: boolean;
+  /**
+   * `emissary refresh --reissue`: also give up what the source issued — re-read a leased secret
+   * instead of renewing or reusing its lease, re-issue a certificate before its renewal point.
+   * Always comes with {@link fresh}. A backend without issued secrets ignores it.
+   * @defaultValue false
+   */
+  readonly reissue?: boolean;
+}
+
+/**
+ * What `emissary check --connect` found for one reference. Never carries a value.
+ * - `ok`: the backend answered and the reference can be read (or written, for a write);
+ * - `not_set`: reachable and allowed, but nothing is there yet (printed "not set yet");
+ * - `denied`: authentication or permission refused;
+ * - `unreachable`: no answer (network, timeout, server error);
+ * - `invalid`: the reference or the backend's configuration is wrong (a bad path, a directory
+ *   where a file should be, no region).
+ */
+export type CheckStatus = "ok" | "not_set" | "denied" | "unreachable" | "invalid";
+
+/** The answer of {@link Backend.check}. */
+export interface CheckResult {
+  readonly status: CheckStatus;
+  /** Why, in a sentence an operator can act on; never a value, token or credential. */
+  readonly reason: string;
+}
+
+/** Passed to {@link Backend.check}. */
+export interface CheckContext {
+  /** Aborted at the check's deadline (`--timeout`, 10s by default, per backend). */
+  readonly signal: AbortSignal;
+  /** A logger scoped to the backend. Never log a secret value with it. */
+  readonly logger: Logger;
+  /**
+   * `check --connect --read`: where permission to read can only be proven by reading (AWS
+   * GetSecretValue), read the value and discard it. Never for a read that issues something
+   * (Vault dynamic credentials, certificates). @defaultValue false
+   */
+  readonly read?: boolean;
 }
 
 /** Context for turning a reference as written into its canonical form. */
@@ -86,6 +140,14 @@ export interface Backend {
    * Error value is that reference's failure.
    */
   fetchMany?(refs: readonly SecretRef[], ctx: Omit<FetchContext, "previous"> & { readonly previous: ReadonlyMap<string, Secret> }): Promise<Map<string, Secret | Error>>;
+  /**
+   * `emissary check --connect`: log in and find out whether the reference could be fetched, without
+   * fetching its value where the backend can tell otherwise (Vault capabilities, AWS DescribeSecret,
+   * a file's type and permissions). Classify the outcome in the result; throwing counts as
+   * `unreachable` with the error's message. Without `check`, `check --connect` fetches the
+   * reference and discards the value.
+   */
+  check?(ref: SecretRef, ctx: CheckContext): Promise<CheckResult>;
   /** Push source: call `onChange` when the secret may have changed. Returns an unsubscribe function. */
   watch?(ref: SecretRef, onChange: () => void): () => void;
   /** Releases connections, watchers and timers. */

@@ -5,7 +5,7 @@
  * module; `emissaryd` re-exports all of it.
  * @packageDocumentation
  */
-export type { Backend, BackendFactory, BackendFactoryContext, FetchContext, ResolveContext, Secret, SecretRef } from "./backend.js";
+export type { Backend, BackendFactory, BackendFactoryContext, CheckContext, CheckResult, CheckStatus, FetchContext, ResolveContext, Secret, SecretRef } from "./backend.js";
 export { refKey } from "./backend.js";
 export {
   EmissaryError,

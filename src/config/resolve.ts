@@ -31,6 +31,11 @@ export interface ResolvedConfig {
   readonly log: { readonly level: LogLevel; readonly format: LogFormat };
   /** `HOST:PORT` of the status server; undefined = off. */
   readonly statusAddr?: string;
+  /**
+   * Absolute path of `status.control_token_file`: the bearer token control requests
+   * (`POST /v1/refresh`) must carry when the status server listens on a non-loopback address.
+   */
+  readonly controlTokenFile?: string;
   readonly defaults: {
     /** @defaultValue 0o600 */
     readonly mode: number;
@@ -38,6 +43,10 @@ export interface ResolvedConfig {
     readonly commandTimeoutMs: number;
     /** Retry interval for secrets not yet set. @defaultValue 10000 (the original's interval) */
     readonly retryMs: number;
+    /** `defaults.splay`: random wait before each command run, up to this. @defaultValue 0 */
+    readonly splayMs: number;
+    /** `defaults.min_interval`: shortest time between two starts of a command. @defaultValue 0 */
+    readonly minIntervalMs: number;
   };
   readonly backends: Readonly<Record<string, BackendSettings>>;
   /** Absolute paths of backend modules to load. */
@@ -65,9 +74,15 @@ const fileSchema = z
     startup_delay: duration.optional(),
     timeout: duration.optional(),
     log: z.object({ level: z.enum(LOG_LEVELS).optional(), format: z.enum(LOG_FORMATS).optional() }).strict().optional(),
-    status: z.object({ listen: z.string().min(1).optional() }).strict().optional(),
+    status: z.object({ listen: z.string().min(1).optional(), control_token_file: z.string().min(1).optional() }).strict().optional(),
     defaults: z
-      .object({ mode: z.union([z.string(), z.number()]).optional(), command_timeout: duration.optional(), retry: duration.optional() })
+      .object({
+        mode: z.union([z.string(), z.number()]).optional(),
+        command_timeout: duration.optional(),
+        retry: duration.optional(),
+        splay: duration.optional(),
+        min_interval: duration.optional(),
+      })
       .strict()
       .optional(),
     backends: z.record(z.string(), z.record(z.string(), z.unknown()).nullable()).optional(),
@@ -220,6 +235,10 @@ export function resolveConfig(flags: FlagValues, env: Readonly<Record<string, st
   }
   const commandTimeoutMs = dur(file.defaults?.command_timeout, "defaults.command_timeout", configFile) ?? 30_000;
   const retryMs = dur(file.defaults?.retry, "defaults.retry", configFile) ?? 10_000;
+  const splayMs = dur(file.defaults?.splay, "defaults.splay", configFile) ?? 0;
+  const minIntervalMs = dur(file.defaults?.min_interval, "defaults.min_interval", configFile) ?? 0;
+  const tokenFile = file.status?.control_token_file;
+  const controlTokenFile = tokenFile !== undefined ? resolve(fileDir, tokenFile) : undefined;
 
   const backends: Record<string, BackendSettings> = {};
   for (const [name, section] of Object.entries(file.backends ?? {})) {
@@ -241,7 +260,8 @@ export function resolveConfig(flags: FlagValues, env: Readonly<Record<string, st
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     log: Object.freeze({ level, format }),
     ...(statusAddr ? { statusAddr } : {}),
-    defaults: Object.freeze({ mode, commandTimeoutMs, retryMs }),
+    ...(controlTokenFile ? { controlTokenFile } : {}),
+    defaults: Object.freeze({ mode, commandTimeoutMs, retryMs, splayMs, minIntervalMs }),
     backends: Object.freeze(backends),
     modules: Object.freeze([...new Set(modules)]),
   });

@@ -1,6 +1,8 @@
 import type { EventSource } from "./events.js";
 import type { ErrorClass } from "../api/errors.js";
 import type { LastCommand, TemplateEntry, TemplateStateName } from "../templates/entry.js";
+import type { CommandWait, CommandWaitReason } from "../output/command-timing.js";
+import type { FetchTiming, NextFetchReason } from "../sources/timing.js";
 
 /** One template in {@link EmissaryStatus}. Never holds a secret value or rendered content. */
 export interface TemplateStatus {
@@ -15,6 +17,10 @@ export interface TemplateStatus {
   readonly lastRenderAt?: number;
   readonly lastWriteAt?: number;
   readonly lastCommand?: LastCommand;
+  /** Secret names whose values changed at the last write (names, never values). */
+  readonly lastChanged?: readonly string[];
+  /** The template's command is waiting for its splay or its minimum interval: until when. */
+  readonly commandWaiting?: { readonly until: number; readonly reason: CommandWaitReason };
   /** Sanitized last error message. */
   readonly error?: string;
 }
@@ -45,6 +51,12 @@ export interface ReferenceStatus {
   readonly lastOkAt?: number;
   /** Sanitized message of the last failed fetch. */
   readonly error?: string;
+  /** Epoch ms the next fetch is due (undefined while one is in flight). */
+  readonly nextFetchAt?: number;
+  /** Why it is due then: `refresh`, `retry` (not set yet), `backoff` (an error), `lease`, `renewal`, … */
+  readonly nextFetchReason?: NextFetchReason;
+  /** A fetch is in flight. */
+  readonly fetching?: boolean;
   /** Template files that use it. */
   readonly templates: readonly string[];
 }
@@ -77,10 +89,15 @@ export interface StatusExtras {
   readonly busySince?: number;
   /** Last fetch per reference key. */
   readonly fetches?: ReadonlyMap<string, FetchRecord>;
+  /** The scheduler's next fetch per reference key. */
+  readonly timing?: (key: string) => FetchTiming | undefined;
+  /** Commands waiting for their splay or minimum interval. */
+  readonly waiting?: readonly CommandWait[];
 }
 
 /** Builds the status snapshot from the runner's entries. */
 export function buildStatus(entries: readonly TemplateEntry[], backends: readonly string[], dirMissing: boolean, extras: StatusExtras = {}): EmissaryStatus {
+  const waitOf = (file: string): CommandWait | undefined => extras.waiting?.find((w) => w.templates.includes(file));
   const templates = entries.map(
     (e): TemplateStatus => ({
       file: e.file,
@@ -90,6 +107,8 @@ export function buildStatus(entries: readonly TemplateEntry[], backends: readonl
       ...(e.lastRenderAt !== undefined ? { lastRenderAt: e.lastRenderAt } : {}),
       ...(e.lastWriteAt !== undefined ? { lastWriteAt: e.lastWriteAt } : {}),
       ...(e.lastCommand ? { lastCommand: { ...e.lastCommand, durationMs: Math.round(e.lastCommand.durationMs) } } : {}),
+      ...(e.lastChanged ? { lastChanged: [...e.lastChanged] } : {}),
+      ...(waitOf(e.file) ? { commandWaiting: { until: waitOf(e.file)!.until, reason: waitOf(e.file)!.reason } } : {}),
       ...(e.lastError ? { error: e.lastError } : {}),
     }),
   );
@@ -103,12 +122,16 @@ export function buildStatus(entries: readonly TemplateEntry[], backends: readonl
   }
   const references = [...refs].map(([ref, r]): ReferenceStatus => {
     const f = extras.fetches?.get(ref);
+    const t = extras.timing?.(ref);
     return {
       ref,
       backend: r.backend,
       ...(f ? { lastOutcome: f.outcome, lastFetchAt: f.at } : {}),
       ...(f?.lastOkAt !== undefined ? { lastOkAt: f.lastOkAt } : {}),
       ...(f?.error !== undefined ? { error: f.error } : {}),
+      ...(t?.nextAt !== undefined ? { nextFetchAt: t.nextAt } : {}),
+      ...(t?.reason ? { nextFetchReason: t.reason } : {}),
+      ...(t?.fetching ? { fetching: true } : {}),
       templates: r.templates,
     };
   });

@@ -35,6 +35,8 @@ export interface FrontMatter {
   wait?: WaitSpec;
   escape?: EscapeMode;
   refreshMs?: number;
+  splayMs?: number;
+  minIntervalMs?: number;
   secrets: Map<string, RefSpec>;
   /** Offset in the file of each secret's declaration (its key). */
   secretOffsets: Map<string, number>;
@@ -64,6 +66,8 @@ export const FRONT_MATTER_KEYS = [
   "wait",
   "escape",
   "refresh",
+  "splay",
+  "min_interval",
   "secrets",
 ] as const;
 
@@ -152,6 +156,10 @@ export function parseFrontMatter(src: SourceFile, split: SplitFile): FrontMatter
         else fm.commandTimeoutMs = ms;
         break;
       }
+      case "splay":
+      case "min_interval":
+        fm[key === "splay" ? "splayMs" : "minIntervalMs"] = duration(src, value, valuePos, key); // 0s = off
+        break;
       case "wait":
         fm.wait = parseWait(src, value, valuePos, at);
         break;
