@@ -308,6 +308,8 @@ function checkWait(src: SourceFile, minMs: number, maxMs: number, offset: number
 }
 
 const REF_OPTION = /^[A-Za-z][A-Za-z0-9_-]*$/;
+/** Long-form keys the core applies to every backend's values, with the values each accepts. */
+const CORE_OPTIONS = { encoding: VALUE_ENCODINGS, decode: VALUE_DECODINGS, escape: ESCAPE_MODES } as const;
 
 function parseSecrets(
   src: SourceFile,
@@ -357,9 +359,7 @@ function parseSecret(
   let ref: { text: string; pos: number } | undefined;
   let trim: boolean | undefined;
   let dflt: string | undefined;
-  let encoding: ValueEncoding | undefined;
-  let decode: ValueDecoding | undefined;
-  let escape: EscapeMode | undefined;
+  const core: { encoding?: ValueEncoding; decode?: ValueDecoding; escape?: EscapeMode } = {};
   const options: Record<string, string | number | boolean> = {};
   for (const pair of node.items) {
     const k = pair.key as Node | null;
@@ -374,12 +374,8 @@ function parseSecret(
     } else if (key === "trim") {
       if (!isScalar(v) || typeof v.value !== "boolean") src.fail(`must be true or false (got ${shownValue(v)})`, pos, sub);
       trim = v.value;
-    } else if (key === "encoding") {
-      encoding = oneOf(src, v, pos, sub, VALUE_ENCODINGS);
-    } else if (key === "decode") {
-      decode = oneOf(src, v, pos, sub, VALUE_DECODINGS);
-    } else if (key === "escape") {
-      escape = oneOf(src, v, pos, sub, ESCAPE_MODES);
+    } else if (key === "encoding" || key === "decode" || key === "escape") {
+      (core as Record<string, string>)[key] = oneOf<string>(src, v, pos, sub, CORE_OPTIONS[key]);
     } else if (key === "default") {
       // Never quote a default in an error: it may be a real value.
       if (!isScalar(v) || v.value === null || typeof v.value === "object") src.fail('must be a string (write default: "" for empty)', pos, sub);
@@ -397,8 +393,6 @@ function parseSecret(
     options,
     ...(trim !== undefined ? { trim } : {}),
     ...(dflt !== undefined ? { default: dflt } : {}),
-    ...(encoding !== undefined ? { encoding } : {}),
-    ...(decode !== undefined ? { decode } : {}),
-    ...(escape !== undefined ? { escape } : {}),
+    ...core,
   });
 }
