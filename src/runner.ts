@@ -152,16 +152,30 @@ export class Runner {
     this.#passStartedAt = Date.now();
     const jobs = new Map<string, CommandJob>();
     try {
-      const ready: { e: TemplateEntry; t: Template }[] = [];
+      const candidates: TemplateEntry[] = [];
+      // Issued references (writes) of templates whose `wait` holds them back this pass.
+      const held = new Set<string>();
       for (const e of this.#entries) {
         if (!e.dirty || !e.template || this.#stopped) continue;
-        if (e.hasRendered && e.template.wait && !this.#quiet.ready(e.file)) continue;
+        if (e.hasRendered && e.template.wait && !this.#quiet.ready(e.file)) {
+          for (const b of e.bindings) if (b.spec.ref.params !== undefined) held.add(b.key);
+          continue;
+        }
+        candidates.push(e);
+      }
+      // Every template of one issuance is written in the same pass (a certificate and its key
+      // always match): one that shares an issued reference with a held template waits for it.
+      // Values are read from the store now, for the whole pass, so a fetch that lands while the
+      // pass writes cannot give one template the new certificate and its partner the old one.
+      const ready: { e: TemplateEntry; t: Template; resolved: ReturnType<typeof resolveValues> }[] = [];
+      for (const e of candidates) {
+        if (held.size > 0 && e.bindings.some((b) => held.has(b.key))) continue;
         e.dirty = false;
-        ready.push({ e, t: e.template });
+        ready.push({ e, t: e.template!, resolved: resolveValues(e.bindings, this.#opts.store) });
       }
       // Writes run with bounded concurrency: one atomic write is a dozen sequential fs calls, and
       // the thread pool does them in parallel. Results are collected in template order.
-      const results = await mapLimit(ready, WRITE_CONCURRENCY, ({ e, t }) => this.#renderOne(e, t));
+      const results = await mapLimit(ready, WRITE_CONCURRENCY, ({ e, t, resolved }) => this.#renderOne(e, t, resolved));
       for (let i = 0; i < ready.length; i++) {
         const job = results[i];
         if (!job) continue;
@@ -184,9 +198,9 @@ export class Runner {
     this.#opts.afterPass?.();
   }
 
-  async #renderOne(e: TemplateEntry, t: Template): Promise<CommandJob | undefined> {
+  async #renderOne(e: TemplateEntry, t: Template, resolved: ReturnType<typeof resolveValues>): Promise<CommandJob | undefined> {
     const log = this.#opts.logger.child({ template: e.file, dest: t.dest });
-    const { values, missing, invalid } = resolveValues(e.bindings, this.#opts.store);
+    const { values, missing, invalid } = resolved;
     if (invalid.length > 0) {
       // A value that is there but unusable (not base64 under decode: base64): the last good file stays.
       e.pending = [];

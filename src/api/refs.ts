@@ -1,4 +1,4 @@
-import type { Secret, SecretRef } from "./backend.js";
+import type { ParamValue, Secret, SecretRef } from "./backend.js";
 import { Buffer } from "node:buffer";
 import { INTENTIONALLY_EMPTY, decodeBase64, utf8Text, valueBytes } from "./bytes.js";
 import { FatalError, SecretNotFoundError } from "./errors.js";
@@ -75,7 +75,15 @@ export function parsePointer(pointer: string): string[] {
  */
 export function parseRef(
   text: string,
-  extra: { options?: Record<string, string | number | boolean>; trim?: boolean; default?: string; encoding?: ValueEncoding; decode?: ValueDecoding; escape?: EscapeMode } = {},
+  extra: {
+    options?: Record<string, string | number | boolean>;
+    params?: Record<string, ParamValue>;
+    trim?: boolean;
+    default?: string;
+    encoding?: ValueEncoding;
+    decode?: ValueDecoding;
+    escape?: EscapeMode;
+  } = {},
 ): RefSpec {
   if (typeof text !== "string" || text.trim() === "") throw new RefSyntaxError("reference is empty (expected BACKEND:ID[#FIELD])");
   const t = text.trim();
@@ -94,7 +102,7 @@ export function parseRef(
     field = f.startsWith("/") ? { kind: "pointer", pointer: f, tokens: parsePointer(f) } : { kind: "key", key: f };
   }
   const spec: RefSpec = {
-    ref: { backend, id, options: { ...(extra.options ?? {}) } },
+    ref: { backend, id, options: { ...(extra.options ?? {}) }, ...(extra.params !== undefined ? { params: { ...extra.params } } : {}) },
     trim: extra.trim ?? true,
     text: t,
     ...(field ? { field } : {}),

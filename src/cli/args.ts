@@ -45,6 +45,7 @@ export function parseCli(argv: readonly string[]): CliArgs {
         "status-addr": { type: "string" },
         "backend-module": { type: "string", multiple: true },
         timeout: { type: "string" },
+        "state-dir": { type: "string" },
         json: { type: "boolean" },
         connect: { type: "boolean" },
         read: { type: "boolean" },
@@ -67,6 +68,7 @@ export function parseCli(argv: readonly string[]): CliArgs {
     ...(v["status-addr"] !== undefined ? { statusAddr: v["status-addr"] } : {}),
     ...(v["backend-module"] !== undefined ? { backendModules: v["backend-module"] } : {}),
     ...(v.timeout !== undefined ? { timeout: v.timeout } : {}),
+    ...(v["state-dir"] !== undefined ? { stateDir: v["state-dir"] } : {}),
   };
   if (v.help) return { command: "help", flags, json: false };
   if (v.version) return { command: "version", flags, json: false };

@@ -30,6 +30,8 @@ Flags (flag > environment > config file > default):
   --connect, --read                                check: log in and check references; --read also
                                                    reads values where only a read proves access (discarded)
   --reissue                                        refresh: re-issue certificates, re-read leased secrets
+  --state-dir DIR        EMISSARY_STATE_DIR        keeps issued certificates and leases across restarts
+                                                   (default: /var/lib/emissary; "" = off)
   -h, --help                                       show this help
   -v, --version                                    print the version
 

@@ -29,6 +29,11 @@ export interface ResolvedConfig {
   /** `once`/`render` give up after this. @defaultValue undefined (wait forever) */
   readonly timeoutMs?: number;
   readonly log: { readonly level: LogLevel; readonly format: LogFormat };
+  /**
+   * Absolute directory where issued certificates and leases are kept across restarts; `""` = off.
+   * @defaultValue {@link DEFAULT_STATE_DIR}
+   */
+  readonly stateDir: string;
   /** `HOST:PORT` of the status server; undefined = off. */
   readonly statusAddr?: string;
   /**
@@ -64,7 +69,12 @@ export interface FlagValues {
   statusAddr?: string;
   backendModules?: string[];
   timeout?: string;
+  /** `--state-dir`; `""` turns the state directory off. */
+  stateDir?: string;
 }
+
+/** Where issued certificates and leases are kept when nothing says otherwise. */
+export const DEFAULT_STATE_DIR = "/var/lib/emissary";
 
 const duration = z.union([z.string(), z.number()]);
 const fileSchema = z
@@ -73,6 +83,7 @@ const fileSchema = z
     pattern: z.string().min(1).optional(),
     startup_delay: duration.optional(),
     timeout: duration.optional(),
+    state_dir: z.string().optional(),
     log: z.object({ level: z.enum(LOG_LEVELS).optional(), format: z.enum(LOG_FORMATS).optional() }).strict().optional(),
     status: z.object({ listen: z.string().min(1).optional(), control_token_file: z.string().min(1).optional() }).strict().optional(),
     defaults: z
@@ -222,6 +233,11 @@ export function resolveConfig(flags: FlagValues, env: Readonly<Record<string, st
   const format =
     oneOf(flags.logFormat, LOG_FORMATS, "--log-format") ?? oneOf(nonEmpty(env.EMISSARY_LOG_FORMAT), LOG_FORMATS, "EMISSARY_LOG_FORMAT") ?? file.log?.format ?? "json";
 
+  // An empty value means off, so the environment variable counts when it is set at all.
+  const stateRaw = flags.stateDir ?? env.EMISSARY_STATE_DIR;
+  const stateDir =
+    stateRaw !== undefined ? (stateRaw.trim() === "" ? "" : resolve(cwd, stateRaw)) : file.state_dir !== undefined ? (file.state_dir.trim() === "" ? "" : resolve(fileDir, file.state_dir)) : DEFAULT_STATE_DIR;
+
   const statusAddr = flags.statusAddr ?? nonEmpty(env.EMISSARY_STATUS_ADDR) ?? file.status?.listen;
   if (statusAddr) parseListenAddress(statusAddr, flags.statusAddr ? "--status-addr" : env.EMISSARY_STATUS_ADDR ? "EMISSARY_STATUS_ADDR" : "status.listen");
 
@@ -259,6 +275,7 @@ export function resolveConfig(flags: FlagValues, env: Readonly<Record<string, st
     startupDelayMs,
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     log: Object.freeze({ level, format }),
+    stateDir,
     ...(statusAddr ? { statusAddr } : {}),
     ...(controlTokenFile ? { controlTokenFile } : {}),
     defaults: Object.freeze({ mode, commandTimeoutMs, retryMs, splayMs, minIntervalMs }),

@@ -1,3 +1,4 @@
+import type { CertificateInfo } from "../api/backend.js";
 import type { EventSource } from "./events.js";
 import type { ErrorClass } from "../api/errors.js";
 import type { LastCommand, TemplateEntry, TemplateStateName } from "../templates/entry.js";
@@ -59,6 +60,8 @@ export interface ReferenceStatus {
   readonly fetching?: boolean;
   /** Template files that use it. */
   readonly templates: readonly string[];
+  /** For an issued certificate: its validity and when it is re-issued (epoch ms; no content). */
+  readonly certificate?: CertificateInfo;
 }
 
 /** Lifecycle phase of an emissary. */
@@ -80,6 +83,8 @@ export interface EmissaryStatus {
   readonly templates: readonly TemplateStatus[];
   /** Every unique reference the templates use, with its last fetch outcome. */
   readonly references: readonly ReferenceStatus[];
+  /** The state directory: where it is and whether it is in use (`off`, `closed` = not used yet, `open`, `refused`). */
+  readonly stateDir?: { readonly dir: string; readonly phase: string };
 }
 
 /** Lifecycle facts {@link buildStatus} adds to the templates. */
@@ -93,6 +98,9 @@ export interface StatusExtras {
   readonly timing?: (key: string) => FetchTiming | undefined;
   /** Commands waiting for their splay or minimum interval. */
   readonly waiting?: readonly CommandWait[];
+  /** The certificate a reference key holds, if any. */
+  readonly certificates?: (key: string) => CertificateInfo | undefined;
+  readonly state?: { readonly dir: string; readonly phase: string };
 }
 
 /** Builds the status snapshot from the runner's entries. */
@@ -123,6 +131,7 @@ export function buildStatus(entries: readonly TemplateEntry[], backends: readonl
   const references = [...refs].map(([ref, r]): ReferenceStatus => {
     const f = extras.fetches?.get(ref);
     const t = extras.timing?.(ref);
+    const cert = extras.certificates?.(ref);
     return {
       ref,
       backend: r.backend,
@@ -133,6 +142,7 @@ export function buildStatus(entries: readonly TemplateEntry[], backends: readonl
       ...(t?.reason ? { nextFetchReason: t.reason } : {}),
       ...(t?.fetching ? { fetching: true } : {}),
       templates: r.templates,
+      ...(cert ? { certificate: { ...cert } } : {}),
     };
   });
   return {
@@ -144,6 +154,7 @@ export function buildStatus(entries: readonly TemplateEntry[], backends: readonl
     backends: [...backends],
     templates,
     references,
+    ...(extras.state ? { stateDir: { ...extras.state } } : {}),
   };
 }
 

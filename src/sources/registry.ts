@@ -1,6 +1,6 @@
 import { pathToFileURL } from "node:url";
 import type { Logger } from "pino";
-import type { Backend, BackendFactory } from "../api/backend.js";
+import type { Backend, BackendFactory, StateAccess } from "../api/backend.js";
 import type { BackendSettings } from "../config/resolve.js";
 import { ConfigError } from "../api/errors.js";
 import { warnWritableByOthers, type TrustedFile } from "../config/permissions.js";
@@ -29,6 +29,8 @@ export interface RegistryOptions {
   readonly custom?: readonly (Backend | BackendFactory)[];
   /** Absolute paths of `--backend-module` files. */
   readonly modules?: readonly string[];
+  /** The state directory's entries of one backend (by its name; `custom` before a custom one has a name). */
+  readonly state?: (backend: string) => StateAccess;
 }
 
 /**
@@ -166,6 +168,7 @@ export class BackendRegistry {
           env: this.#opts.env,
           logger: this.#opts.logger.child({ backend: name ?? "custom" }),
           ...(this.#opts.configFile ? { configFile: this.#opts.configFile } : {}),
+          ...(this.#opts.state ? { state: this.#opts.state(name ?? "custom") } : {}),
         });
       } catch (err) {
         if (err instanceof ConfigError) throw err;

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { refKey, type Backend, type Secret, type SecretRef } from "../api/backend.js";
+import { refKey, type Backend, type FetchContext, type Secret, type SecretRef, type StateAccess } from "../api/backend.js";
 import { classifyError, TransientError, type ErrorClass } from "../api/errors.js";
 import { isSecret, withDeadline } from "./deadline.js";
 import { jitter, type Random } from "./jitter.js";
@@ -53,6 +53,10 @@ export interface SchedulerOptions {
   readonly random?: Random;
   /** See {@link FETCH_DEADLINE_MS}. @defaultValue 120000 */
   readonly fetchDeadlineMs?: number;
+  /** The state directory's reference entries, handed to every fetch. */
+  readonly state?: StateAccess;
+  /** False (`render`): backends must not issue anything. @defaultValue true */
+  readonly issue?: boolean;
 }
 
 interface Entry {
@@ -285,7 +289,7 @@ export class Scheduler {
     e.abort.signal.addEventListener("abort", onAbort, { once: true });
     let result: Secret | Error;
     try {
-      const work = e.backend.fetch(e.ref, { signal: abort.signal, logger: this.#opts.logger, ...(prev ? { previous: prev } : {}), ...this.#flags(mode) });
+      const work = e.backend.fetch(e.ref, { ...this.#context(abort.signal), ...(prev ? { previous: prev } : {}), ...this.#flags(mode) });
       result = await withDeadline(work, abort, `backend "${e.backend.name}"`, this.#opts.fetchDeadlineMs ?? FETCH_DEADLINE_MS);
       if (!isSecret(result)) result = new TypeError(`backend "${e.backend.name}" returned no { value: string }`);
     } catch (err) {
@@ -294,6 +298,15 @@ export class Scheduler {
       e.abort.signal.removeEventListener("abort", onAbort);
     }
     this.#settle(e, result, performance.now() - started);
+  }
+
+  #context(signal: AbortSignal): Omit<FetchContext, "previous"> {
+    return {
+      signal,
+      logger: this.#opts.logger,
+      ...(this.#opts.state ? { state: this.#opts.state } : {}),
+      ...(this.#opts.issue === false ? { issue: false } : {}),
+    };
   }
 
   async #fetchMany(backend: Backend, entries: Entry[], mode: Mode): Promise<void> {
@@ -308,7 +321,7 @@ export class Scheduler {
     for (const e of entries) e.abort.signal.addEventListener("abort", onAbort, { once: true });
     let results: Map<string, Secret | Error>;
     try {
-      const work = backend.fetchMany!(entries.map((e) => e.ref), { signal: abort.signal, logger: this.#opts.logger, previous, ...this.#flags(mode) });
+      const work = backend.fetchMany!(entries.map((e) => e.ref), { ...this.#context(abort.signal), previous, ...this.#flags(mode) });
       results = await withDeadline(work, abort, `backend "${backend.name}"`, this.#opts.fetchDeadlineMs ?? FETCH_DEADLINE_MS);
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));

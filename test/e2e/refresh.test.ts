@@ -133,6 +133,8 @@ describe("e2e: emissary refresh and POST /v1/refresh", () => {
     const pw2 = canary("pw2");
     fake.put("refresh/a", JSON.stringify({ pw: pw2, user: "app" }));
     fake.resetCalls();
+    // Past the per-reference rate limit of r1 (inside it, the answer would be r1's "fetched").
+    await new Promise((r) => setTimeout(r, 1100));
     const r2 = await cli(["refresh", "app", "--config", cfg, "--json"]);
     expect(r2.code, r2.stderr).toBe(0);
     const report = JSON.parse(r2.stdout);
