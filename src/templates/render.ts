@@ -2,12 +2,12 @@
  * Rendering: pure functions of (template, resolved values). Nothing is cached per render and
  * nothing is logged; errors name templates and secret names, never values.
  */
+import Mustache from "mustache";
 import { TemplateError } from "../api/errors.js";
 import type { ResolvedValue } from "../api/refs.js";
 import { EscapeError } from "./escape.js";
 import { EmissaryWriter, RenderView, withView } from "./escaped-view.js";
 import type { Template } from "./parse.js";
-import Mustache from "mustache";
 
 // renderTokens never touches the Writer's template cache, so one Writer serves every render.
 const writer = new EmissaryWriter();
