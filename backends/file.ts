@@ -26,6 +26,7 @@ import {
   readRegularFile,
   rejectUnknownOptions,
   safeError,
+  textOrBytes,
   type Backend,
   type BackendFactoryContext,
   type CheckResult,
@@ -339,8 +340,9 @@ export function createFileBackend(ctx: BackendFactoryContext, options: FileBacke
       if (buf.length > FILE_MAX_BYTES) throw new FatalError(`file:${path}: larger than ${FILE_MAX_BYTES} bytes`);
       const version = contentVersion(buf);
       sawOnFetch(path, version);
-      const value = buf.toString("utf8");
-      const data = parseData(path, value);
+      // Bytes from the file to the destination: text when it is UTF-8, the bytes themselves otherwise.
+      const value = textOrBytes(buf);
+      const data = typeof value === "string" ? parseData(path, value) : undefined;
       return data === undefined ? { value, version } : { value, version, data };
     },
 

@@ -21,10 +21,20 @@ export const MIN_MASK_LENGTH = 4;
  * a port `1`, not secrets). `true`, `false` and `null` are not secret material.
  */
 export function valueTexts(v: ResolvedValue): string[] {
+  if (v.kind === "bytes") return bytesTexts(v.bytes);
   if (v.kind === "json" && typeof v.data !== "number") return [];
   const out = [v.text];
   if (v.kind === "object") collectLeaves(v.data, out, new Set());
   return out;
+}
+
+/**
+ * Bytes as a command's output tail can show them: decoded as UTF-8 the way the tail is (invalid
+ * sequences become U+FFFD), and as hex. (Their base64 forms are added by {@link secretForms}.)
+ */
+function bytesTexts(bytes: Uint8Array): string[] {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return [buf.toString("utf8"), buf.toString("hex"), buf.toString("base64")].filter((t) => t !== "");
 }
 
 function collectLeaves(data: unknown, out: string[], seen: Set<object>): void {
@@ -46,7 +56,8 @@ function collectLeaves(data: unknown, out: string[], seen: Set<object>): void {
  * and number leaves of its JSON (or parsed YAML) data — every field a template could take from it.
  * Texts shorter than {@link MIN_MASK_LENGTH} are left out (they are only masked, never withheld).
  */
-export function storedTexts(secret: { readonly value: string; readonly data?: unknown }): string[] {
+export function storedTexts(secret: { readonly value: string | Uint8Array; readonly data?: unknown }): string[] {
+  if (typeof secret.value !== "string") return bytesTexts(secret.value).filter((t) => t.length >= MIN_MASK_LENGTH);
   const out: string[] = [];
   for (const t of [secret.value, secret.value.trim()]) if (t.length >= MIN_MASK_LENGTH) out.push(t);
   let data = secret.data;
