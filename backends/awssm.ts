@@ -16,6 +16,7 @@
 import type { Backend, BackendFactoryContext, Secret } from "../src/api/index.js";
 import { FatalError, refKey } from "../src/api/index.js";
 import { lazyAwsApi } from "./aws/client.js";
+import { checkAwsSm } from "./awssm/check.js";
 import { createSecretsApi, type SecretsApi } from "./awssm/client.js";
 import { parseAwsSmConfig, type AwsSmSettings } from "./awssm/config.js";
 import { AwsSmFetcher, type FetchCounts } from "./awssm/fetcher.js";
@@ -67,14 +68,17 @@ export default function createAwsSmBackend(ctx: BackendFactoryContext): AwsSmBac
     async fetch(ref, fctx) {
       const key = refKey(ref);
       const previous = new Map<string, Secret>(fctx.previous ? [[key, fctx.previous]] : []);
-      const out = await fetcher.fetchMany([ref], fctx.signal, previous);
+      const out = await fetcher.fetchMany([ref], fctx.signal, previous, fctx.fresh === true);
       const r = out.get(key);
       if (r === undefined) throw new FatalError(`${key}: no result`);
       if (r instanceof Error) throw r;
       return r;
     },
     async fetchMany(refs, fctx) {
-      return fetcher.fetchMany(refs, fctx.signal, fctx.previous);
+      return fetcher.fetchMany(refs, fctx.signal, fctx.previous, fctx.fresh === true);
+    },
+    check(ref, cctx) {
+      return checkAwsSm(() => api.get(), ref, cctx);
     },
     async close() {
       api.close();

@@ -14,6 +14,7 @@ import {
   rejectUnknownOptions,
   type Backend,
   type BackendFactoryContext,
+  type CheckResult,
   type FetchContext,
   type Secret,
   type SecretRef,
@@ -53,6 +54,16 @@ export function createEnvBackend(ctx: BackendFactoryContext): Backend {
       const value = snapshot.get(ref.id);
       if (value === undefined || value === "") throw new SecretNotFoundError(`env:${ref.id}: the variable is ${value === undefined ? "not set" : "empty"}`);
       return { value, version: contentVersion(value) };
+    },
+    async check(ref: SecretRef): Promise<CheckResult> {
+      try {
+        check(ref);
+      } catch (err) {
+        return { status: "invalid", reason: (err as Error).message };
+      }
+      const value = snapshot.get(ref.id);
+      if (value === undefined || value === "") return { status: "not_set", reason: `env:${ref.id}: the variable is ${value === undefined ? "not set" : "empty"}` };
+      return { status: "ok", reason: `env:${ref.id}: set` };
     },
   } satisfies Backend;
   return backend;

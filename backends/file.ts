@@ -28,12 +28,14 @@ import {
   safeError,
   type Backend,
   type BackendFactoryContext,
+  type CheckResult,
   type FetchContext,
   type Logger,
   type ResolveContext,
   type Secret,
   type SecretRef,
 } from "../src/api/index.js";
+import { checkFile } from "./file/check.js";
 
 /** Largest file the backend reads; bigger files are a {@link FatalError} (a wrong path, surely). */
 export const FILE_MAX_BYTES = 16 * 1024 * 1024;
@@ -339,6 +341,11 @@ export function createFileBackend(ctx: BackendFactoryContext, options: FileBacke
       const value = buf.toString("utf8");
       const data = parseData(path, value);
       return data === undefined ? { value, version } : { value, version, data };
+    },
+
+    /** `check --connect`: the path's type and access(R_OK); the file is not read. */
+    check(ref: SecretRef): Promise<CheckResult> {
+      return checkFile(absolute(ref), FILE_MAX_BYTES);
     },
 
     watch(ref: SecretRef, onChange: () => void): () => void {

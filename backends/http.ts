@@ -22,6 +22,8 @@ import {
   toMs,
   type Backend,
   type BackendFactoryContext,
+  type CheckContext,
+  type CheckResult,
   type FetchContext,
   type Secret,
   type SecretRef,
@@ -216,8 +218,9 @@ export function createHttpBackend(ctx: BackendFactoryContext): Backend {
       const signal = AbortSignal.any([fctx.signal, timeout, closing.signal]);
       const headers: Record<string, string> = { accept: "text/plain, application/json;q=0.9, */*;q=0.8" };
       if (b.authorization) headers.authorization = b.authorization;
-      const prev = fctx.previous?.version;
+      const prev = fctx.fresh ? undefined : fctx.previous?.version;
       // Only ETags (always quoted) are sent back; our own content hashes mean nothing to the server.
+      // An operator's refresh (`fresh`) asks for the body whatever the ETag.
       if (prev !== undefined && (prev.startsWith('"') || prev.startsWith('W/"'))) headers["if-none-match"] = prev;
 
       const failed = (err: unknown): Error => {
@@ -260,6 +263,37 @@ export function createHttpBackend(ctx: BackendFactoryContext): Backend {
         throw new TransientError(`${label}: ${where} returned ${status}`, retryAfterMs !== undefined ? { retryAfterMs } : undefined);
       }
       throw new FatalError(`${label}: ${where} returned unexpected status ${status}`);
+    },
+
+    /** `check --connect`: the base URL, then a GET whose body is discarded unread. */
+    async check(ref: SecretRef, cctx: CheckContext): Promise<CheckResult> {
+      let b: Base;
+      try {
+        validateId(ref);
+        b = await base(ref);
+      } catch (err) {
+        const e = err as Error;
+        return { status: e instanceof SecretNotFoundError ? "not_set" : e instanceof FatalError ? "invalid" : "unreachable", reason: e.message };
+      }
+      const url = joinUrl(b.url, ref.id);
+      const where = `GET ${url.origin}${url.pathname}`;
+      const timeout = AbortSignal.timeout(timeoutMs);
+      let res: Response;
+      try {
+        res = await fetch(url, { signal: AbortSignal.any([cctx.signal, timeout, closing.signal]), headers: b.authorization ? { authorization: b.authorization } : {}, redirect: "follow" });
+      } catch (err) {
+        const code = (err as { cause?: { code?: unknown } } | null)?.cause?.code;
+        const why = timeout.aborted || cctx.signal.aborted ? "timed out" : typeof code === "string" ? code : ((err as Error)?.name ?? "error");
+        return { status: "unreachable", reason: `${where}: ${why}` };
+      }
+      await res.body?.cancel().catch(() => undefined);
+      const s = res.status;
+      const said = `${where} answered ${s}`;
+      if (s === 200) return { status: "ok", reason: `${said} (body discarded)` };
+      if (s === 404) return { status: "not_set", reason: said };
+      if (s === 401 || s === 403) return { status: "denied", reason: said };
+      if (s === 429 || s >= 500) return { status: "unreachable", reason: said };
+      return { status: "invalid", reason: said };
     },
 
     async close(): Promise<void> {

@@ -16,6 +16,7 @@ import type { Backend, BackendFactoryContext, Secret } from "../src/api/index.js
 import { FatalError, refKey } from "../src/api/index.js";
 import { lazyAwsApi } from "./aws/client.js";
 import { AWS_CONFIG_KEYS, parseAwsConfig, type AwsServiceConfig, type AwsSettings } from "./aws/config.js";
+import { checkSsm } from "./ssm/check.js";
 import { createSsmApi, type SsmApi } from "./ssm/client.js";
 import { SsmFetcher, type SsmFetchCounts } from "./ssm/fetcher.js";
 import { planRef } from "./ssm/refs.js";
@@ -80,8 +81,12 @@ export default function createSsmBackend(ctx: BackendFactoryContext): SsmBackend
       if (r instanceof Error) throw r;
       return r;
     },
+    // Every fetch reads the parameters (no "has it changed?" shortcut), so `fresh` changes nothing.
     async fetchMany(refs, fctx) {
       return fetcher.fetchMany(refs, fctx.signal, fctx.previous);
+    },
+    check(ref, cctx) {
+      return checkSsm(() => api.get(), ref, cctx);
     },
     async close() {
       api.close();

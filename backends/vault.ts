@@ -5,10 +5,15 @@
  * version come from the preflight `sys/internal/ui/mounts/<path>` (as the Vault CLI does); KV v2
  * reads `<mount>/data/<rest>`, anything else is read as written (database, AWS, PKI reads…).
  * The value is the secret's data as JSON text (for KV v2 the inner `data.data`), so `#field` and
- * `#/json/pointer` work through the core. Long form: `version` (KV v2).
+ * `#/json/pointer` work through the core. Long form: `version` (KV v2). A response that is not
+ * JSON (`pki/ca/pem`, `pki/crl/pem`, `pki/ca_chain`) is the value as text.
+ *
+ * Writes: long-form `params` make the reference a `POST` of them (backends/vault/write.ts):
+ * certificates (`pki/issue`, `pki/sign`, `private_key: local`) are held until `renew_at` of their
+ * validity and kept in the state directory; leased results go through the lease table.
  *
  * Config `backends.vault`: address, namespace, ca_cert, client_cert, client_key, skip_verify,
- * tls_server_name, timeout, auth {method: token | token_file | approle | aws, …}. Environment:
+ * tls_server_name, timeout, auth {method: token | token_file | approle | aws | jwt | cert, …}. Environment:
  * VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE, VAULT_CACERT, VAULT_CLIENT_CERT, VAULT_CLIENT_KEY,
  * VAULT_SKIP_VERIFY, VAULT_TLS_SERVER_NAME, VAULT_CLIENT_TIMEOUT. See docs/vault.md.
  *
@@ -16,14 +21,18 @@
  * network → transient.
  * @packageDocumentation
  */
-import type { Backend, BackendFactoryContext, Secret, SecretRef } from "../src/api/index.js";
-import { FatalError, SecretNotFoundError, contentVersion, refKey, rejectUnknownOptions, safeError } from "../src/api/index.js";
+import type { Backend, BackendFactoryContext, SecretRef } from "../src/api/index.js";
+import { refKey, rejectUnknownOptions } from "../src/api/index.js";
 import { TokenManager } from "./vault/auth.js";
 import type { AwsCredentialSource } from "./vault/aws-iam.js";
-import { VaultClient, encodePath, statusError, type VaultRequest, type VaultResponse } from "./vault/client.js";
+import { checkVault } from "./vault/check.js";
+import { VaultClient } from "./vault/client.js";
 import { parseVaultConfig } from "./vault/config.js";
 import { LeaseTable } from "./vault/leases.js";
-import { MountCache, mountFromPreflight, normalizePath, parseVersion, planRead, type MountInfo, type ReadPlan } from "./vault/mounts.js";
+import { normalizePath, parseVersion } from "./vault/mounts.js";
+import { LeasedFetcher, readSecret } from "./vault/read.js";
+import { VaultSession } from "./vault/session.js";
+import { Issuer, WRITE_OPTIONS, validateWrite } from "./vault/write.js";
 
 export { VAULT_CONFIG_KEYS, VAULT_AUTH_KEYS, parseVaultConfig, parseBool, type VaultSettings, type VaultAuthConfig } from "./vault/config.js";
 export type { AwsCredentials, AwsCredentialSource } from "./vault/aws-iam.js";
@@ -33,10 +42,12 @@ export const VAULT_DEFAULT_REFRESH_MS = 5 * 60_000;
 
 /** Options a library caller or a test may pass besides the factory context. */
 export interface VaultBackendOptions {
-  /** Clock for lease and token arithmetic. @defaultValue Date.now */
+  /** Clock for lease, token and certificate arithmetic. @defaultValue Date.now */
   readonly now?: () => number;
   /** AWS credentials for `auth.method: aws`. @defaultValue env keys, then the AWS SDK chain */
   readonly awsCredentials?: AwsCredentialSource;
+  /** Randomness of the certificate renewal jitter (tests). @defaultValue Math.random */
+  readonly random?: () => number;
 }
 
 /** The vault backend, with a few read-only views for debugging and tests. */
@@ -48,12 +59,25 @@ export interface VaultBackend extends Backend {
   readonly tokens: TokenManager;
   /** Leased secrets currently held. */
   readonly leases: LeaseTable;
+  /** Issued certificates currently held. */
+  readonly issued: Issuer;
   /** Stops token renewal and frees the connections. Leases are not revoked. */
   close(): Promise<void>;
   validate(ref: SecretRef): void;
 }
 
-const OPTIONS = ["version"] as const;
+const READ_OPTIONS = ["version"] as const;
+
+function check(ref: SecretRef): void {
+  if (ref.params !== undefined) {
+    rejectUnknownOptions(ref, WRITE_OPTIONS);
+    validateWrite(ref);
+    return;
+  }
+  rejectUnknownOptions(ref, READ_OPTIONS);
+  normalizePath(ref.id);
+  parseVersion(ref.id, ref.options.version);
+}
 
 /**
  * Builds the vault backend from the `backends.vault` config section and the environment. Nothing
@@ -66,136 +90,23 @@ export default function createVaultBackend(ctx: BackendFactoryContext, options: 
   const now = options.now ?? Date.now;
   let tokens: TokenManager | undefined;
   const client = new VaultClient({ settings, redact: (s) => tokens!.redact(s) });
-  tokens = new TokenManager({ client, auth: settings.auth, logger, env: ctx.env, now, ...(options.awsCredentials ? { awsCredentials: options.awsCredentials } : {}) });
+  tokens = new TokenManager({
+    client,
+    settings,
+    auth: settings.auth,
+    logger,
+    env: ctx.env,
+    now,
+    ...(ctx.state ? { state: ctx.state } : {}),
+    ...(options.awsCredentials ? { awsCredentials: options.awsCredentials } : {}),
+  });
   const tk = tokens;
   const leases = new LeaseTable(now);
-  const mounts = new MountCache(now);
+  const session = new VaultSession({ client, tokens: tk, leases, logger, now });
+  const leased = new LeasedFetcher(session);
+  const issuer = new Issuer(session, leased, options.random);
 
   logger.debug({ address: settings.address, namespace: settings.namespace ?? null, auth: settings.auth.method }, "vault backend configured");
-
-  /** Sends a request with the token; on 403, lets the token keeper decide whether one retry with a new token is worth it. */
-  async function authed(req: Omit<VaultRequest, "token">): Promise<{ res: VaultResponse; gen: number }> {
-    let lease = await tk.getToken();
-    let res = await client.request({ ...req, token: lease.token });
-    if (res.status === 403 && (await tk.onForbidden(lease.gen))) {
-      lease = await tk.getToken();
-      res = await client.request({ ...req, token: lease.token });
-    }
-    // Vault checks the token before routing: a 200 or a 404 means the token is good.
-    if (res.status === 200 || res.status === 204 || res.status === 404) tk.markWorked(lease.gen);
-    return { res, gen: lease.gen };
-  }
-
-  /** Preflights in flight, by first path segment: paths under one mount wait for one answer. */
-  const preflights = new Map<string, Promise<MountInfo>>();
-
-  async function mountOf(path: string, refText: string, signal: AbortSignal): Promise<MountInfo> {
-    const cached = mounts.find(path);
-    if (cached) return cached;
-    // 100 paths under `secret/` asked at once would make 100 preflights; ask once per first
-    // segment and let the others use its answer when that mount covers them.
-    const segment = path.split("/")[0]!;
-    const pending = preflights.get(segment);
-    if (pending) {
-      await pending.catch(() => undefined);
-      const now = mounts.find(path);
-      if (now) return now;
-    }
-    const own = preflight(path, refText, signal);
-    if (!pending) {
-      preflights.set(segment, own);
-      void own.finally(() => preflights.get(segment) === own && preflights.delete(segment)).catch(() => undefined);
-    }
-    return own;
-  }
-
-  async function preflight(path: string, refText: string, signal: AbortSignal): Promise<MountInfo> {
-    const apiPath = `sys/internal/ui/mounts/${encodePath(path)}`;
-    const { res } = await authed({ method: "GET", path: apiPath, signal });
-    let info: MountInfo;
-    if (res.status === 200) info = mountFromPreflight(res.body?.data);
-    // A Vault older than the preflight: read the path as written (the Vault CLI assumes KV v1).
-    else if (res.status === 404) info = { path: "", type: "unknown", kvVersion: 1 };
-    else if (res.status === 403) {
-      throw Object.assign(new FatalError(`${refText}: permission denied for ${path} (no policy of the token grants access to it, or nothing is mounted there)`), { status: 403, path });
-    } else throw statusError(res, `vault GET sys/internal/ui/mounts/${path}`, tk.redact);
-    mounts.set(path, info);
-    return info;
-  }
-
-  function toSecret(plan: ReadPlan, res: VaultResponse, refText: string): { secret: Secret; lease?: { leaseId: string; durationS: number; renewable: boolean } } {
-    const body = res.body;
-    let data: unknown;
-    let version: string;
-    if (plan.kvVersion === 2) {
-      const d = (body?.data ?? null) as { data?: unknown; metadata?: { version?: unknown; created_time?: unknown } } | null;
-      if (!d || d.data === null || d.data === undefined) throw new SecretNotFoundError(`${refText}: ${plan.label} has no data (deleted or destroyed)`);
-      data = d.data;
-      const v = d.metadata?.version;
-      // The version number restarts at 1 when a secret's metadata is deleted and it is written
-      // again; the creation time tells those apart.
-      version = typeof v === "number" ? `kv2:${v}:${String(d.metadata?.created_time ?? "")}` : contentVersion(JSON.stringify(data));
-    } else {
-      data = body?.data;
-      if (data === null || data === undefined) throw new SecretNotFoundError(`${refText}: ${plan.label} has no data`);
-      version = contentVersion(JSON.stringify(data));
-    }
-    const value = typeof data === "string" ? data : JSON.stringify(data);
-    const secret: Secret = { value, version, ...(typeof data === "object" ? { data } : {}) };
-    const leaseId = typeof body?.lease_id === "string" ? body.lease_id : "";
-    const durationS = typeof body?.lease_duration === "number" ? body.lease_duration : 0;
-    if (leaseId !== "" && durationS > 0) return { secret, lease: { leaseId, durationS, renewable: body?.renewable === true } };
-    return { secret };
-  }
-
-  async function read(ref: SecretRef, key: string, signal: AbortSignal): Promise<Secret> {
-    const refText = `vault:${ref.id}`;
-    const path = normalizePath(ref.id);
-    const version = parseVersion(ref.id, ref.options.version);
-    const mount = await mountOf(path, refText, signal);
-    const plan = planRead(path, mount, version, refText);
-    const { res, gen } = await authed({ method: "GET", path: plan.apiPath, query: plan.query, signal });
-    if (res.status === 200) {
-      const { secret, lease } = toSecret(plan, res, refText);
-      leases.delete(key);
-      return lease ? leases.record(key, secret, lease, gen) : secret;
-    }
-    if (res.status === 204) throw new SecretNotFoundError(`${refText}: ${plan.label} has no data`);
-    if (res.status === 404) {
-      const meta = (res.body?.data as { metadata?: { deletion_time?: unknown; destroyed?: unknown; version?: unknown } } | undefined)?.metadata;
-      if (meta && (meta.destroyed === true || (typeof meta.deletion_time === "string" && meta.deletion_time !== ""))) {
-        throw new SecretNotFoundError(`${refText}: version ${String(meta.version ?? "?")} of ${plan.label} is ${meta.destroyed === true ? "destroyed" : "deleted"}`);
-      }
-      throw new SecretNotFoundError(`${refText}: nothing at ${plan.label}${version !== undefined ? ` version ${version}` : ""}`);
-    }
-    if (res.status === 403) {
-      mounts.forget(path);
-      throw Object.assign(new FatalError(`${refText}: permission denied reading ${plan.label}`), { status: 403, path: plan.label });
-    }
-    throw statusError(res, `vault GET ${plan.label}`, tk.redact);
-  }
-
-  async function renewLease(key: string, leaseId: string, incrementS: number, signal: AbortSignal): Promise<Secret | undefined> {
-    let res: VaultResponse;
-    try {
-      ({ res } = await authed({ method: "POST", path: "sys/leases/renew", body: { lease_id: leaseId, increment: incrementS }, signal }));
-    } catch (err) {
-      logger.warn({ err: safeError(err) }, "vault: lease renewal failed; will retry");
-      const p = leases.renewFailed(key, false);
-      return p.action === "cached" ? p.secret : undefined;
-    }
-    const duration = typeof res.body?.lease_duration === "number" ? res.body.lease_duration : undefined;
-    if (res.status === 200 && duration !== undefined) {
-      const p = leases.renewed(key, duration, res.body?.renewable === true);
-      logger.debug({ leaseSeconds: duration, replacing: p.action !== "cached" }, p.action === "cached" ? "vault: lease renewed" : "vault: lease is near its max TTL; reading new credentials");
-      return p.action === "cached" ? p.secret : undefined;
-    }
-    // 400 (lease not found / not renewable), 403, 404: the lease is gone; read new credentials.
-    const permanent = res.status === 400 || res.status === 403 || res.status === 404;
-    logger.warn({ status: res.status, permanent }, permanent ? "vault: lease cannot be renewed; reading new credentials" : "vault: lease renewal failed; will retry");
-    const p = leases.renewFailed(key, permanent);
-    return p.action === "cached" ? p.secret : undefined;
-  }
 
   const backend: VaultBackend = {
     name: "vault",
@@ -203,27 +114,27 @@ export default function createVaultBackend(ctx: BackendFactoryContext, options: 
     address: settings.address,
     tokens: tk,
     leases,
-    validate(ref) {
-      rejectUnknownOptions(ref, OPTIONS);
-      normalizePath(ref.id);
-      parseVersion(ref.id, ref.options.version);
-    },
+    issued: issuer,
+    validate: check,
     async fetch(ref, fctx) {
-      rejectUnknownOptions(ref, OPTIONS);
+      check(ref);
       const key = refKey(ref);
-      const { gen } = await tk.getToken();
-      const plan = leases.plan(key, gen);
-      if (plan.action === "cached") return plan.secret;
-      if (plan.action === "renew") {
-        const renewed = await renewLease(key, plan.leaseId, plan.incrementS, fctx.signal);
-        if (renewed) return renewed;
-      }
-      return read(ref, key, fctx.signal);
+      if (ref.params !== undefined) return issuer.fetch(ref, key, fctx);
+      return readSecret(session, leased, ref, key, fctx);
+    },
+    check(ref, cctx) {
+      return checkVault(
+        { address: settings.address, method: settings.auth.method, tokens: tk, authed: (req) => session.authed(req), mountOf: (path, refText, signal) => session.mountOf(path, refText, signal) },
+        ref,
+        cctx,
+      );
     },
     async close() {
       tk.close();
       client.close();
       leases.clear();
+      issuer.clear();
+      leased.reset();
     },
   };
   return backend satisfies Backend;

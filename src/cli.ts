@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseCli } from "./cli/args.js";
 import { HELP } from "./cli/help.js";
@@ -31,7 +32,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   // Before the bundle in ./cli/main.js is loaded, so its compiled code comes from the cache.
-  if (enableCompileCache() !== undefined) flushCompileCacheSoon();
+  const stateDir = args.flags.stateDir ?? process.env.EMISSARY_STATE_DIR;
+  const dirs = stateDir === undefined ? {} : { stateDir: stateDir.trim() === "" ? "" : resolve(stateDir) };
+  if (enableCompileCache(undefined, dirs) !== undefined) flushCompileCacheSoon();
   return (await import("./cli/main.js")).runCommand(args);
 }
 

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { Backend, BackendFactory } from "./api/backend.js";
+import type { EmissaryOptions } from "./config/options.js";
 import { CommandQueue } from "./output/commands.js";
 import { resolveConfig, type FlagValues, type ResolvedConfig } from "./config/resolve.js";
 import { TypedEmitter, type EmissaryEventName, type Listener } from "./observe/events.js";
@@ -10,38 +10,16 @@ import { Runner } from "./runner.js";
 import type { TemplateEntry } from "./templates/entry.js";
 import { DEFAULT_REFRESH_MS, Scheduler } from "./sources/scheduler.js";
 import { buildStatus, recordFetch, type EmissaryPhase, type EmissaryStatus, type FetchRecord } from "./observe/status-model.js";
+import { runRefresh, type RefreshReport, type RefreshRequest } from "./observe/refresh-report.js";
+import { RefreshLimiter } from "./sources/refresh-limiter.js";
+import { StateDir } from "./sources/state.js";
 import { SecretStore } from "./sources/store.js";
 import { planReferences } from "./templates/bind.js";
 import { TemplateSync } from "./templates/sync.js";
 import { TemplateDirWatcher } from "./templates/template-dir.js";
 
-/** Options for {@link createEmissary}. Unset values come from the environment, then defaults. */
-export interface EmissaryOptions {
-  /** Template directory. @defaultValue `EMISSARY_TPL_DIR`, else the working directory */
-  templates?: string;
-  /** Template file glob. @defaultValue "*.tpl" */
-  pattern?: string;
-  /** YAML config file path. */
-  config?: string;
-  /** Extra backends (instances or factories), added to the built-in ones. */
-  backends?: readonly (Backend | BackendFactory)[];
-  /** Backend module paths, as `--backend-module`. */
-  modules?: readonly string[];
-  /** A pino logger. @defaultValue a JSON logger on stdout at `info` */
-  logger?: Logger;
-  /** Environment to read variables from. @defaultValue process.env */
-  env?: Readonly<Record<string, string | undefined>>;
-  /** Working directory for relative paths. @defaultValue process.cwd() */
-  cwd?: string;
-  /** Watch the template directory for changes. @defaultValue true */
-  watch?: boolean;
-  /** `once` semantics: failures are final instead of retried. @defaultValue false */
-  once?: boolean;
-  /** A config already resolved by the CLI (skips flag/env resolution at creation). */
-  resolved?: ResolvedConfig;
-  /** Command-line flags: `reload()` resolves the config again from these, the environment and the config file. */
-  flags?: FlagValues;
-}
+export type { EmissaryOptions } from "./config/options.js";
+
 
 /** Result of {@link Emissary.settled}. */
 export interface SettleResult {
@@ -66,8 +44,17 @@ export interface Emissary {
   off<K extends EmissaryEventName>(event: K, fn: Listener<K>): Emissary;
   /** Subscribes for one event. */
   once<K extends EmissaryEventName>(event: K, fn: Listener<K>): Emissary;
-  /** A sanitized snapshot: templates, states, pending references, last errors. No values. */
+  /** A sanitized snapshot: templates, states, pending references, last errors, next fetches. No values. */
   status(): EmissaryStatus;
+  /**
+   * Fetches the named references — or every reference of the named templates; all when none are
+   * named — now, ignoring refresh timers and backend caches (`reissue`: also re-issues
+   * certificates and re-reads leased secrets). Each reference at most once a second: a refresh
+   * inside that window answers with the last result, marked `rateLimited`. Resolves once every
+   * fetch has settled; changed values render as usual.
+   * @throws {@link UnknownNameError} for a name no template uses; {@link TransientError} while not running
+   */
+  refresh(req?: RefreshRequest & { source?: string }): Promise<RefreshReport>;
   /**
    * Resolves when every valid template has rendered (or failed for good) and no command is
    * queued or running: what `emissary once` waits for.
@@ -92,6 +79,7 @@ export async function createEmissary(options: EmissaryOptions = {}): Promise<Emi
     ...(options.pattern !== undefined ? { pattern: options.pattern } : {}),
     ...(options.config !== undefined ? { config: options.config } : {}),
     ...(options.modules ? { backendModules: [...options.modules] } : {}),
+    ...(options.stateDir !== undefined ? { stateDir: options.stateDir } : {}),
   };
   const config = options.resolved ?? resolveConfig(flags, env, cwd);
   return new EmissaryImpl(options, config, flags, env, cwd);
@@ -106,6 +94,10 @@ class EmissaryImpl implements Emissary {
   readonly #runner: Runner;
   #registry!: BackendRegistry;
   #scheduler!: Scheduler;
+  #state: StateDir;
+  /** Reference keys the templates use now (what the state directory keeps). */
+  #neededKeys: ReadonlySet<string> = new Set();
+  #stateGc: Promise<void> = Promise.resolve();
   readonly #templates: TemplateSync;
   #watcher?: TemplateDirWatcher;
   #keepAlive?: NodeJS.Timeout;
@@ -119,6 +111,7 @@ class EmissaryImpl implements Emissary {
   #startedAt?: number;
   /** Last fetch outcome per reference key, for status(). */
   readonly #fetches = new Map<string, FetchRecord>();
+  readonly #limiter = new RefreshLimiter();
 
   constructor(
     private readonly options: EmissaryOptions,
@@ -129,6 +122,7 @@ class EmissaryImpl implements Emissary {
   ) {
     this.config = config;
     this.#logger = options.logger ?? createLogger(config.log);
+    this.#state = new StateDir({ dir: config.stateDir, logger: this.#logger });
     this.#events = new TypedEmitter(() => this.#logger);
     this.#commands = new CommandQueue({
       logger: this.#logger,
@@ -149,6 +143,7 @@ class EmissaryImpl implements Emissary {
         this.#events.emit("command", e);
       },
       onIdle: () => this.#checkSettled(),
+      onWait: (w) => this.#logger.info({ templates: w.templates, command: w.command[0], until: new Date(w.until).toISOString(), reason: w.reason }, "command waiting"),
     });
     this.#runner = new Runner({
       store: this.#store,
@@ -190,6 +185,7 @@ class EmissaryImpl implements Emissary {
       store: this.#store,
       logger: this.#logger,
       retryMs: this.config.defaults.retryMs,
+      state: this.#state.refs,
       onFetch: (o) => {
         recordFetch(this.#fetches, o.key, o.outcome, o.error);
         this.#events.emit("fetch", { backend: o.ref.backend, ref: o.key, outcome: o.outcome, changed: o.changed, durationMs: o.durationMs });
@@ -207,6 +203,7 @@ class EmissaryImpl implements Emissary {
       ...(this.config.configFile ? { configFile: this.config.configFile } : {}),
       ...(this.options.backends ? { custom: this.options.backends } : {}),
       modules: this.config.modules,
+      state: (name) => this.#state.forBackend(name),
     });
     await registry.init();
     this.#registry = registry;
@@ -272,6 +269,7 @@ class EmissaryImpl implements Emissary {
       return;
     }
     // Backends are rebuilt with the new config; fetched values stay in the store, so nothing is refetched at once.
+    if (this.config.stateDir !== this.#state.dir) this.#state = new StateDir({ dir: this.config.stateDir, logger: this.#logger });
     const oldScheduler = this.#scheduler;
     const oldRegistry = this.#registry;
     try {
@@ -293,6 +291,15 @@ class EmissaryImpl implements Emissary {
     for (const key of this.#scheduler.keys()) if (!needed.has(key)) this.#scheduler.release(key);
     for (const p of needed.values()) this.#scheduler.ensure(p.ref, p.backend, p.refreshMs, p.label);
     this.#store.retain(new Set(needed.keys()));
+    this.#neededKeys = new Set(needed.keys());
+    // Kept entries no template uses are deleted, but not while the template set is incomplete:
+    // a missing directory or an invalid template would otherwise cost its certificates.
+    if (!this.#templates.dirMissing && next.every((e) => e.state !== "invalid")) {
+      this.#stateGc = this.#stateGc.then(() => this.#state.retain(this.#neededKeys)).then(
+        () => undefined,
+        (err: unknown) => this.#logger.warn({ err: safeError(err) }, "cleaning the state directory failed"),
+      );
+    }
     for (const key of this.#fetches.keys()) if (!needed.has(key)) this.#fetches.delete(key);
     this.#events.emit("reload", { templates: next.length, invalid: next.filter((e) => e.state === "invalid").length });
     this.#checkSettled();
@@ -305,7 +312,16 @@ class EmissaryImpl implements Emissary {
       ...(this.#startedAt !== undefined ? { startedAt: this.#startedAt } : {}),
       ...(busySince !== undefined ? { busySince } : {}),
       fetches: this.#fetches,
+      timing: (key) => this.#scheduler.timing(key),
+      waiting: this.#commands.waiting(),
+      certificates: (key) => this.#store.get(key)?.secret.certificate,
+      state: { dir: this.#state.dir, phase: this.#state.phase },
     });
+  }
+
+  refresh(req: RefreshRequest & { source?: string } = {}): Promise<RefreshReport> {
+    const ctx = { entries: this.#runner.entries, dir: this.config.templates, scheduler: this.#scheduler, limiter: this.#limiter, logger: this.#logger, phase: this.#phase };
+    return runRefresh({ ...ctx, ...(req.source ? { source: req.source } : {}) }, req);
   }
 
   #isSettled(): boolean {
@@ -359,6 +375,7 @@ class EmissaryImpl implements Emissary {
       await this.#commands.stop(opts.force ?? false);
       this.#runner.flushWriteLogs();
       await this.#registry?.close();
+      await this.#stateGc;
       if (this.#keepAlive) clearInterval(this.#keepAlive);
       this.#phase = "stopped";
       this.#logger.info("emissary stopped");

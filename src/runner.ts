@@ -9,6 +9,7 @@ import type { Template } from "./templates/parse.js";
 import { renderTemplate } from "./templates/render.js";
 import { resolveOwner, writeAtomic } from "./output/writer.js";
 import { Quiescence } from "./output/quiescence.js";
+import { changedNames, fingerprints } from "./templates/changes.js";
 
 /** How many templates of one pass are rendered and written at the same time. */
 export const WRITE_CONCURRENCY = 16;
@@ -151,22 +152,37 @@ export class Runner {
     this.#passStartedAt = Date.now();
     const jobs = new Map<string, CommandJob>();
     try {
-      const ready: { e: TemplateEntry; t: Template }[] = [];
+      const candidates: TemplateEntry[] = [];
+      // Issued references (writes) of templates whose `wait` holds them back this pass.
+      const held = new Set<string>();
       for (const e of this.#entries) {
         if (!e.dirty || !e.template || this.#stopped) continue;
-        if (e.hasRendered && e.template.wait && !this.#quiet.ready(e.file)) continue;
+        if (e.hasRendered && e.template.wait && !this.#quiet.ready(e.file)) {
+          for (const b of e.bindings) if (b.spec.ref.params !== undefined) held.add(b.key);
+          continue;
+        }
+        candidates.push(e);
+      }
+      // Every template of one issuance is written in the same pass (a certificate and its key
+      // always match): one that shares an issued reference with a held template waits for it.
+      // Values are read from the store now, for the whole pass, so a fetch that lands while the
+      // pass writes cannot give one template the new certificate and its partner the old one.
+      const ready: { e: TemplateEntry; t: Template; resolved: ReturnType<typeof resolveValues> }[] = [];
+      for (const e of candidates) {
+        if (held.size > 0 && e.bindings.some((b) => held.has(b.key))) continue;
         e.dirty = false;
-        ready.push({ e, t: e.template });
+        ready.push({ e, t: e.template!, resolved: resolveValues(e.bindings, this.#opts.store) });
       }
       // Writes run with bounded concurrency: one atomic write is a dozen sequential fs calls, and
       // the thread pool does them in parallel. Results are collected in template order.
-      const results = await mapLimit(ready, WRITE_CONCURRENCY, ({ e, t }) => this.#renderOne(e, t));
+      const results = await mapLimit(ready, WRITE_CONCURRENCY, ({ e, t, resolved }) => this.#renderOne(e, t, resolved));
       for (let i = 0; i < ready.length; i++) {
         const job = results[i];
         if (!job) continue;
         const key = JSON.stringify(job.argv);
         const same = jobs.get(key);
-        if (same) same.templates.push(ready[i]!.e.file);
+        // One run for the pass, with the longest splay and interval its templates ask for.
+        if (same) jobs.set(key, { ...same, templates: [...same.templates, ready[i]!.e.file], splayMs: Math.max(same.splayMs ?? 0, job.splayMs ?? 0), minIntervalMs: Math.max(same.minIntervalMs ?? 0, job.minIntervalMs ?? 0) });
         else jobs.set(key, job);
       }
     } finally {
@@ -182,9 +198,9 @@ export class Runner {
     this.#opts.afterPass?.();
   }
 
-  async #renderOne(e: TemplateEntry, t: Template): Promise<CommandJob | undefined> {
+  async #renderOne(e: TemplateEntry, t: Template, resolved: ReturnType<typeof resolveValues>): Promise<CommandJob | undefined> {
     const log = this.#opts.logger.child({ template: e.file, dest: t.dest });
-    const { values, missing } = resolveValues(e.bindings, this.#opts.store);
+    const { values, missing } = resolved;
     if (missing.length > 0) {
       const changedList = missing.join("\n") !== e.pending.join("\n");
       e.pending = missing;
@@ -217,21 +233,30 @@ export class Runner {
         delete e.retryTimer;
       }
       this.#opts.emit("render", { template: e.file, dest: t.dest, changed: res.changed });
+      // The destination now matches these values: the next write names what changed since.
+      const fps = fingerprints(values);
+      const changed = changedNames(e.fingerprints, fps);
+      e.fingerprints = fps;
       if (!res.changed) {
         log.debug("rendered; destination unchanged");
         return undefined;
       }
       e.lastWriteAt = now;
-      this.#opts.emit("write", { template: e.file, dest: t.dest, inPlace: res.inPlace, ...(res.reason ? { reason: res.reason } : {}) });
-      const fields = { ...(res.reason ? { reason: res.reason } : {}), inPlace: res.inPlace };
+      e.lastChanged = changed;
+      this.#opts.emit("write", { template: e.file, dest: t.dest, inPlace: res.inPlace, ...(res.reason ? { reason: res.reason } : {}), changed });
+      const fields = { ...(res.reason ? { reason: res.reason } : {}), inPlace: res.inPlace, changed };
       if (!t.command) {
         log.info({ ...fields, commandRan: false }, "wrote destination");
         return undefined;
       }
       // One line per write, naming the command's outcome: it is logged when the command finishes.
+      // Writes that share one command run (a queued or waiting command) are logged as one line
+      // naming every secret that changed in any of them.
       const waiting = this.#awaitingCommand.get(e.file);
-      this.#awaitingCommand.set(e.file, { log, fields, command: t.command[0]!, writes: (waiting?.writes ?? 0) + 1 });
-      return { argv: t.command, timeoutMs: t.commandTimeoutMs, templates: [e.file] };
+      const all = waiting ? [...new Set([...(waiting.fields.changed as string[]), ...changed])] : changed;
+      this.#awaitingCommand.set(e.file, { log, fields: { ...fields, changed: all }, command: t.command[0]!, writes: (waiting?.writes ?? 0) + 1 });
+      // `once` honours splay (a fleet's boot) but not min_interval (it runs each command once anyway).
+      return { argv: t.command, timeoutMs: t.commandTimeoutMs, templates: [e.file], splayMs: t.splayMs, minIntervalMs: this.#opts.once ? 0 : t.minIntervalMs };
     } catch (err) {
       this.#fail(e, log, err instanceof Error ? err : new Error(String(err)), true);
       return undefined;

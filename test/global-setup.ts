@@ -1,29 +1,46 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { canaryFragments } from "./helpers/canary.js";
+
+/** emissary's default state directory: no test may leave it behind (they use their own, or none). */
+const DEFAULT_STATE_DIR = "/var/lib/emissary";
 
 /**
  * Every line any emissary process printed during the run is copied into OUTPUT_DIR by
  * test/helpers/e2e.ts. At the end of the whole suite we search all of it for canary secret
- * values: any hit fails the run. Tests plant values containing CANARY (see test/helpers/canary.ts).
+ * values: any hit fails the run. Tests plant values containing CANARY (see test/helpers/canary.ts),
+ * or register secrets made elsewhere (private keys, certificates, JWTs) with plantCanary.
+ *
+ * The state directory is off for every test that does not choose one (EMISSARY_STATE_DIR=""), so
+ * no test shares kept certificates or leases with another, or writes to /var/lib/emissary.
  */
 export default function setup(): () => void {
   const dir = mkdtempSync(join(tmpdir(), "emissary-test-output-"));
   process.env.EMISSARY_TEST_OUTPUT_DIR = dir;
+  process.env.EMISSARY_STATE_DIR ??= "";
+  const stateDirBefore = existsSync(DEFAULT_STATE_DIR);
   return () => {
     const hits: string[] = [];
     let lines = 0;
-    for (const f of readdirSync(dir)) {
+    const names = readdirSync(dir);
+    const planted = names
+      .filter((f) => f.endsWith(".canary"))
+      .flatMap((f) => readFileSync(join(dir, f), "utf8").split("\n").filter(Boolean))
+      .flatMap((b64) => canaryFragments(Buffer.from(b64, "base64").toString("utf8")));
+    for (const f of names) {
+      if (f.endsWith(".canary")) continue;
       const text = readFileSync(join(dir, f), "utf8");
       for (const line of text.split("\n")) {
         lines++;
-        if (line.includes("CANARY")) hits.push(`${f}: ${line.slice(0, 300)}`);
+        if (line.includes("CANARY") || planted.some((p) => line.includes(p))) hits.push(`${f}: ${line.slice(0, 300)}`);
       }
     }
+    if (!stateDirBefore && existsSync(DEFAULT_STATE_DIR)) hits.push(`${DEFAULT_STATE_DIR} was created by a test: give it a state directory of its own (or "")`);
     if (process.env.EMISSARY_KEEP_TEST_OUTPUT !== "1") rmSync(dir, { recursive: true, force: true });
     if (hits.length > 0) {
       throw new Error(`canary secret values found in daemon output (${hits.length} lines):\n${hits.slice(0, 20).join("\n")}`);
     }
-    process.stdout.write(`canary scan: ${lines} lines of daemon output searched, no secret value found\n`);
+    process.stdout.write(`canary scan: ${lines} lines of daemon output searched for CANARY and ${planted.length} planted fragments, no secret value found\n`);
   };
 }

@@ -56,8 +56,11 @@ export class AwsSmFetcher {
     this.#opts = opts;
   }
 
-  /** Fetches every reference; the map is keyed by refKey. Never throws for one reference's failure. */
-  async fetchMany(refs: readonly SecretRef[], signal: AbortSignal, previous: ReadonlyMap<string, Secret>): Promise<Map<string, Result>> {
+  /**
+   * Fetches every reference; the map is keyed by refKey. Never throws for one reference's failure.
+   * `fresh` (an operator's refresh) reads every value, skipping the DescribeSecret shortcut.
+   */
+  async fetchMany(refs: readonly SecretRef[], signal: AbortSignal, previous: ReadonlyMap<string, Secret>, fresh = false): Promise<Map<string, Result>> {
     const out = new Map<string, Result>();
     const plans: AwsSmRef[] = [];
     const seen = new Set<string>();
@@ -87,7 +90,7 @@ export class AwsSmFetcher {
     const toDescribe = new Map<string, AwsSmRef[]>();
     for (const p of plans) {
       const known = previous.get(p.key)?.version ?? this.#unset.get(p.key);
-      if (known !== undefined && !this.#describeDenied.has(p.id)) push(toDescribe, p.id, p);
+      if (known !== undefined && !fresh && !this.#describeDenied.has(p.id)) push(toDescribe, p.id, p);
       else needValue.push(p);
     }
 

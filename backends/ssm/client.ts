@@ -34,11 +34,12 @@ export interface PathAnswer {
 
 /** The operations the backend uses. Every call throws the SDK's error on failure. */
 export interface SsmApi extends AwsApiBase {
-  getParameter(name: string, signal: AbortSignal): Promise<ParameterResult>;
+  /** `decrypt: false` (check --connect) leaves a SecureString encrypted: the value is never plaintext. @defaultValue true */
+  getParameter(name: string, signal: AbortSignal, decrypt?: boolean): Promise<ParameterResult>;
   /** At most 10 names (with selectors). Names the service could not answer are in `invalid`, as sent. */
   getParameters(names: readonly string[], signal: AbortSignal): Promise<{ parameters: ParameterResult[]; invalid: string[] }>;
   /** Every parameter below `path`, recursively, page after page; `onRequest` is called once per page asked for. */
-  getParametersByPath(path: string, signal: AbortSignal, opts: { maxPages: number; onRequest: () => void }): Promise<PathAnswer>;
+  getParametersByPath(path: string, signal: AbortSignal, opts: { maxPages: number; onRequest: () => void; decrypt?: boolean }): Promise<PathAnswer>;
 }
 
 /** GetParametersByPath answers at most this many parameters a page. */
@@ -50,9 +51,9 @@ export async function createSsmApi(settings: AwsSettings): Promise<SsmApi> {
   const client: SSMClient = new sdk.SSMClient(awsClientOptions(settings));
 
   return {
-    getParameter: (name, signal) =>
+    getParameter: (name, signal, decrypt = true) =>
       withOwnSignal(signal, async (abortSignal) => {
-        const out = await client.send(new sdk.GetParameterCommand({ Name: name, WithDecryption: true }), { abortSignal });
+        const out = await client.send(new sdk.GetParameterCommand({ Name: name, WithDecryption: decrypt }), { abortSignal });
         if (!out.Parameter) throw Object.assign(new Error("GetParameter answered without a Parameter"), { name: "ParameterNotFound" });
         return toResult(out.Parameter);
       }),
@@ -72,7 +73,7 @@ export async function createSsmApi(settings: AwsSettings): Promise<SsmApi> {
             new sdk.GetParametersByPathCommand({
               Path: path,
               Recursive: true,
-              WithDecryption: true,
+              WithDecryption: opts.decrypt ?? true,
               MaxResults: PATH_PAGE_SIZE,
               ...(nextToken ? { NextToken: nextToken } : {}),
             }),

@@ -5,23 +5,25 @@
  *   TTL, then renewed at about 2/3 of it.
  * - `token_file`: a Vault Agent sink; the file is checked on every use and re-read when it changes.
  *   Not renewed unless `renew: true` (the agent renews its own token).
- * - `approle` / `aws`: a login; the token is renewed at about 2/3 of its TTL, renewal is retried
- *   with backoff, and when it fails (or the token nears its max TTL) emissary logs in again.
+ * - `approle` / `aws` / `jwt` / `cert`: a login; the token is renewed at about 2/3 of its TTL,
+ *   renewal is retried with backoff, and when it fails (or the token nears its max TTL) emissary
+ *   logs in again.
  *
  * A 403 on a token that has worked before may mean it was revoked: the token is looked up and,
- * when it is dead, emissary logs in again once and retries; further forced logins back off
- * (1s doubling to 5m) until a token works again. A new token changes nothing else: no template is
- * rebuilt and no KV secret is re-read (leases made under the old token are, since Vault revokes
- * them with it).
+ * when it is dead, emissary logs in again once and retries; further forced logins back off (1s
+ * doubling to 5m). A new token changes nothing else (leases made under the old token are re-read:
+ * Vault revokes them with it). A login token is kept in the state directory once leases are.
  *
  * The token and the AppRole ids never reach a log line or an error message: every Vault error
  * string is passed through {@link TokenManager.redact}.
  */
-import { FatalError, TransientError, formatDuration, safeError, type Logger } from "../../src/api/index.js";
+import { FatalError, TransientError, formatDuration, safeError, type Logger, type StateAccess } from "../../src/api/index.js";
 import type { AwsCredentialSource } from "./aws-iam.js";
-import { vaultErrors, type VaultClient, type VaultResponse } from "./client.js";
-import type { VaultAuthConfig } from "./config.js";
-import { login, tokenFileId } from "./login.js";
+import { VaultClient, vaultErrors, type VaultResponse } from "./client.js";
+import type { VaultAuthConfig, VaultSettings } from "./config.js";
+import { keepToken, restoreToken } from "./kept-token.js";
+import { login, secretIdEntry, tokenFileId, type LoginAuth } from "./login.js";
+import { BACKOFF_BASE_MS, BACKOFF_CAP_MS, RENEW_ATTEMPTS, backoff, knownSecrets, num, type State } from "./token-state.js";
 
 /** A token handed to a request, with its generation (it changes with every new token). */
 export interface TokenLease {
@@ -29,44 +31,20 @@ export interface TokenLease {
   readonly gen: number;
 }
 
-interface State {
-  readonly token: string;
-  readonly gen: number;
-  /** Remaining TTL when obtained/renewed; undefined = unknown, 0 = does not expire. */
-  ttlMs?: number;
-  /** The TTL the token was created with (the renewal increment). */
-  initialTtlMs?: number;
-  renewable: boolean;
-  obtainedAt: number;
-  /** A request with this token has succeeded (so a later 403 may mean revocation). */
-  worked: boolean;
-  fileId?: string;
-}
-
 /** Options for {@link TokenManager}. */
 export interface TokenManagerOptions {
   readonly client: VaultClient;
   readonly auth: VaultAuthConfig;
+  /** The backend's settings (a `cert` login with its own client certificate gets its own client). */
+  readonly settings?: VaultSettings;
+  /** The backend's state entries (an unwrapped AppRole secret_id). */
+  readonly state?: StateAccess;
   readonly logger: Logger;
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Clock. @defaultValue Date.now */
   readonly now?: () => number;
   /** AWS credentials for `aws` auth. @defaultValue env keys, then the AWS SDK chain */
   readonly awsCredentials?: AwsCredentialSource;
-}
-
-const BACKOFF_BASE_MS = 1000;
-const BACKOFF_CAP_MS = 5 * 60_000;
-/** Renewal attempts that may fail before a login method logs in again. */
-const RENEW_ATTEMPTS = 3;
-
-function backoff(attempt: number): number {
-  const exp = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.min(attempt, 20));
-  return Math.round(exp / 2 + (exp / 2) * Math.random());
-}
-
-function num(v: unknown): number | undefined {
-  return typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : undefined;
 }
 
 /** Owns the token of one vault backend. */
@@ -83,19 +61,25 @@ export class TokenManager {
   #loginFailures = 0;
   #forcedAt = 0;
   #forcedDelayMs = BACKOFF_BASE_MS;
+  readonly #unwrapped: { fingerprint?: string; secretId?: string } = {};
+  /** The token is kept in the state directory (leases made under it are kept there). */
+  #keeping = false;
+  #keptGen = -1;
+  #certClient?: VaultClient;
 
   constructor(opts: TokenManagerOptions) {
     this.#o = opts;
     this.#now = opts.now ?? Date.now;
     const a = opts.auth;
-    if (a.method === "token" && a.token) this.#secrets.add(a.token);
-    if (a.method === "approle") for (const s of [a.roleId, a.secretId]) if (s) this.#secrets.add(s);
-    for (const k of ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]) if (opts.env[k]) this.#secrets.add(opts.env[k]!);
+    for (const secret of knownSecrets(a, opts.env)) this.#secrets.add(secret);
+    // A secret_id unwrapped under an earlier configuration is not left behind.
+    if (a.method === "approle" && !a.secretIdWrapped) void opts.state?.delete(secretIdEntry(a.mount));
+    if (a.method === "cert" && a.clientCert && opts.settings) this.#certClient = new VaultClient({ settings: { ...opts.settings, clientCert: a.clientCert, clientKey: a.clientKey! }, redact: this.redact });
   }
 
   /** True for methods that can get a new token by themselves. */
   get canLogin(): boolean {
-    return this.#o.auth.method === "approle" || this.#o.auth.method === "aws";
+    return !(this.#o.auth.method === "token" || this.#o.auth.method === "token_file");
   }
 
   /** Generation of the current token (-1 before the first). */
@@ -122,6 +106,16 @@ export class TokenManager {
     const s = this.#state;
     if (s && !(this.canLogin && this.#expired(s))) return this.#lease(s);
     return this.#lease(await this.#acquire(s ? "the token expired" : "first use"));
+  }
+
+  /** Keeps the login token in the state directory from now on (leases kept there live only under it). */
+  async keep(): Promise<void> {
+    const s = this.#state;
+    if (!this.canLogin || !s || !this.#o.state) return;
+    this.#keeping = true;
+    if (this.#keptGen === s.gen) return;
+    this.#keptGen = s.gen;
+    await keepToken(this.#o.state, this.#o.auth as LoginAuth, s);
   }
 
   /** Marks the token of generation `gen` as working (a request with it succeeded). */
@@ -163,6 +157,7 @@ export class TokenManager {
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#certClient?.close();
   }
 
   #lease(s: State): TokenLease {
@@ -195,6 +190,15 @@ export class TokenManager {
       return s;
     }
     if (a.method === "token_file") return this.#checkFile(true);
+    // After a restart: the token kept in the state directory, while Vault says it is alive.
+    const k = reason === "first use" ? await restoreToken(this.#o.state, a as LoginAuth, this.#o.client, this.#now()) : undefined;
+    if (k) {
+      const s = Object.assign(this.#newState(k.token), { ttlMs: k.ttlMs, initialTtlMs: k.initialTtlMs, renewable: k.renewable, worked: true });
+      this.#keeping = true;
+      this.#o.logger.info({ method: a.method, ttl: this.#ttlLabel(s), renewable: s.renewable }, "vault: using the token kept in the state directory");
+      this.#planNext(s);
+      return s;
+    }
     return this.#login(reason);
   }
 
@@ -212,12 +216,15 @@ export class TokenManager {
 
   async #login(reason: string): Promise<State> {
     const a = this.#o.auth;
-    if (a.method !== "approle" && a.method !== "aws") throw new FatalError(`vault: auth method ${a.method} cannot log in`);
-    const r = await login(a, {
+    if (!this.canLogin) throw new FatalError(`vault: auth method ${a.method} cannot log in`);
+    const r = await login(a as LoginAuth, {
       client: this.#o.client,
       env: this.#o.env,
       redact: this.redact,
       remember: (secret) => this.#secrets.add(secret),
+      unwrapped: this.#unwrapped,
+      ...(this.#certClient ? { certClient: this.#certClient } : {}),
+      ...(this.#o.state ? { state: this.#o.state } : {}),
       ...(this.#o.awsCredentials ? { awsCredentials: this.#o.awsCredentials } : {}),
     });
     const s = this.#newState(r.token);
@@ -225,8 +232,9 @@ export class TokenManager {
     s.initialTtlMs = s.ttlMs;
     s.renewable = r.renewable;
     this.#loginFailures = 0;
-    this.#o.logger.info({ method: a.method, mount: a.mount, reason, ttl: this.#ttlLabel(s), renewable: s.renewable }, "vault: logged in");
+    this.#o.logger.info({ method: a.method, mount: (a as LoginAuth).mount, reason, ttl: this.#ttlLabel(s), renewable: s.renewable }, "vault: logged in");
     this.#planNext(s);
+    if (this.#keeping) await keepToken(this.#o.state, a as LoginAuth, s);
     return s;
   }
 
@@ -353,6 +361,7 @@ export class TokenManager {
       this.#renewFailures = 0;
       this.#o.logger.debug({ ttl: this.#ttlLabel(s) }, "vault: token renewed");
       this.#planNext(s);
+      if (this.#keeping) await keepToken(this.#o.state, this.#o.auth as LoginAuth, s);
       return;
     }
     const detail = vaultErrors(res.body, this.redact);

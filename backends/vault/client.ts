@@ -43,6 +43,13 @@ export interface VaultResponse {
   readonly status: number;
   /** Parsed JSON, or undefined for an empty or non-JSON body. */
   readonly body: VaultBody | undefined;
+  /**
+   * The body as text when a success (2xx) is not JSON: the raw endpoints (`pki/ca/pem`,
+   * `pki/crl/pem`, `pki/ca_chain`) answer PEM text, which is the value.
+   */
+  readonly text?: string;
+  /** The Content-Type of a {@link VaultResponse.text} body. */
+  readonly contentType?: string;
   /** From `Retry-After`, when present. */
   readonly retryAfterMs?: number;
 }
@@ -118,16 +125,18 @@ export class VaultClient {
         continue;
       }
       let body: VaultBody | undefined;
+      let text: string | undefined;
       if (res.text.trim() !== "") {
         try {
           body = JSON.parse(res.text) as VaultBody;
         } catch {
-          // Never quote the body: it may be a secret.
-          if (res.status >= 200 && res.status < 300) throw new TransientError(`${what}: the response is not JSON (status ${res.status})`);
+          // Not JSON: a raw endpoint's PEM or text, which is the value (never quoted in a message).
+          if (res.status >= 200 && res.status < 300) text = res.text;
         }
       }
       const retryAfterMs = parseRetryAfter(res.headers["retry-after"]);
-      return { status: res.status, body, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+      const contentType = typeof res.headers["content-type"] === "string" ? res.headers["content-type"] : "";
+      return { status: res.status, body, ...(text !== undefined ? { text, contentType } : {}), ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
     }
   }
 

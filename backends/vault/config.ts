@@ -34,6 +34,34 @@ export type VaultAuthConfig =
       readonly roleIdFile?: string;
       readonly secretId?: string;
       readonly secretIdFile?: string;
+      /**
+       * `secret_id_file` holds a response-wrapped token: it is unwrapped once (`sys/wrapping/unwrap`)
+       * and the secret_id it gave is kept in the state directory. @defaultValue false
+       */
+      readonly secretIdWrapped: boolean;
+      /** @defaultValue true */
+      readonly renew: boolean;
+    }
+  | {
+      readonly method: "jwt";
+      /** Where the JWT/OIDC auth method is mounted. @defaultValue "jwt" */
+      readonly mount: string;
+      /** The Vault role to log in as. */
+      readonly role: string;
+      /** A file holding the JWT (a Nomad workload identity, a Kubernetes token…); re-read at each login. */
+      readonly jwtFile: string;
+      /** @defaultValue true */
+      readonly renew: boolean;
+    }
+  | {
+      readonly method: "cert";
+      /** Where the TLS certificate auth method is mounted. @defaultValue "cert" */
+      readonly mount: string;
+      /** The certificate role to log in against; Vault tries every role when unset. */
+      readonly name?: string;
+      /** Client certificate and key for the login, when they differ from `backends.vault.client_cert`/`client_key`. */
+      readonly clientCert?: string;
+      readonly clientKey?: string;
       /** @defaultValue true */
       readonly renew: boolean;
     }
@@ -80,8 +108,10 @@ export const VAULT_CONFIG_KEYS = ["address", "namespace", "ca_cert", "client_cer
 export const VAULT_AUTH_KEYS: Readonly<Record<VaultAuthConfig["method"], readonly string[]>> = {
   token: ["method", "token", "renew"],
   token_file: ["method", "path", "renew"],
-  approle: ["method", "mount", "role_id", "role_id_file", "secret_id", "secret_id_file", "renew"],
+  approle: ["method", "mount", "role_id", "role_id_file", "secret_id", "secret_id_file", "secret_id_wrapped", "renew"],
   aws: ["method", "mount", "role", "region", "sts_endpoint", "header_value", "renew"],
+  jwt: ["method", "mount", "role", "jwt_file", "renew"],
+  cert: ["method", "mount", "name", "client_cert", "client_key", "renew"],
 };
 
 /** @defaultValue 30 000 */
@@ -156,7 +186,7 @@ function parseAuth(raw: unknown, env: Env, file?: string): VaultAuthConfig {
     const token = envStr(env, "VAULT_TOKEN");
     return { method: "token", ...(token ? { token } : {}), source: token ? "VAULT_TOKEN" : "none", renew: true };
   }
-  if (typeof raw !== "object" || Array.isArray(raw)) fail("auth", "must be a mapping with a method (token, token_file, approle or aws)", file);
+  if (typeof raw !== "object" || Array.isArray(raw)) fail("auth", "must be a mapping with a method (token, token_file, approle, aws, jwt or cert)", file);
   const cfg = raw as Section;
   const method = cfg.method;
   if (typeof method !== "string" || !(method in VAULT_AUTH_KEYS)) {
@@ -187,6 +217,8 @@ function parseAuth(raw: unknown, env: Env, file?: string): VaultAuthConfig {
       if (!roleId && !roleIdFile) fail("auth.role_id_file", "is required for auth method approle (or role_id)", file);
       if (roleId && roleIdFile) fail("auth.role_id", "give role_id or role_id_file, not both", file);
       if (secretId && secretIdFile) fail("auth.secret_id", "give secret_id or secret_id_file, not both", file);
+      const secretIdWrapped = bool(cfg, "secret_id_wrapped", "auth.", file) ?? false;
+      if (secretIdWrapped && !secretIdFile) fail("auth.secret_id_wrapped", "needs secret_id_file (the file holding the response-wrapped token)", file);
       return {
         method,
         mount: mountName(cfg, "approle", file),
@@ -194,8 +226,23 @@ function parseAuth(raw: unknown, env: Env, file?: string): VaultAuthConfig {
         ...(roleIdFile ? { roleIdFile } : {}),
         ...(secretId ? { secretId } : {}),
         ...(secretIdFile ? { secretIdFile } : {}),
+        secretIdWrapped,
         renew: renew ?? true,
       };
+    }
+    case "jwt": {
+      const role = str(cfg, "role", "auth.", file);
+      if (!role) fail("auth.role", "is required for auth method jwt (the Vault role to log in as)", file);
+      const jwtFile = str(cfg, "jwt_file", "auth.", file);
+      if (!jwtFile) fail("auth.jwt_file", "is required for auth method jwt (e.g. a Nomad workload identity file)", file);
+      return { method, mount: mountName(cfg, "jwt", file), role, jwtFile, renew: renew ?? true };
+    }
+    case "cert": {
+      const name = str(cfg, "name", "auth.", file);
+      const clientCert = str(cfg, "client_cert", "auth.", file);
+      const clientKey = str(cfg, "client_key", "auth.", file);
+      if ((clientCert === undefined) !== (clientKey === undefined)) fail(clientCert ? "auth.client_key" : "auth.client_cert", "client_cert and client_key go together", file);
+      return { method, mount: mountName(cfg, "cert", file), ...(name ? { name } : {}), ...(clientCert ? { clientCert, clientKey: clientKey! } : {}), renew: renew ?? true };
     }
     default: {
       const region = str(cfg, "region", "auth.", file) ?? "us-east-1";
@@ -256,6 +303,12 @@ export function parseVaultConfig(cfg: Section, env: Env, file?: string): VaultSe
   if ((clientCert === undefined) !== (clientKey === undefined)) fail(clientCert ? "client_key" : "client_cert", "client_cert and client_key go together", file);
   const tlsServerName = envStr(env, "VAULT_TLS_SERVER_NAME") ?? str(cfg, "tls_server_name", "", file);
 
+  const auth = parseAuth(cfg.auth, env, file);
+  if (auth.method === "cert") {
+    if (!address.startsWith("https:")) fail("auth.method", "cert logs in with a TLS client certificate: the address must be https", file);
+    if (!auth.clientCert && !clientCert) fail("auth.client_cert", "is required for auth method cert (here, or backends.vault.client_cert / VAULT_CLIENT_CERT)", file);
+  }
+
   return Object.freeze({
     address,
     ...(namespace ? { namespace } : {}),
@@ -265,6 +318,6 @@ export function parseVaultConfig(cfg: Section, env: Env, file?: string): VaultSe
     skipVerify,
     ...(tlsServerName ? { tlsServerName } : {}),
     timeoutMs,
-    auth: Object.freeze(parseAuth(cfg.auth, env, file)),
+    auth: Object.freeze(auth),
   });
 }

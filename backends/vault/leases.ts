@@ -10,8 +10,39 @@
  * credentials are read at once. A lease that is not renewable is returned with its true
  * remaining time (`lease_duration`), and the core's fetch at ~90% of it reads new credentials,
  * which are then rendered.
+ *
+ * With a state directory, each lease is kept there ({@link KeptLease}); after a restart a kept
+ * lease that is still valid, made under the same token, is restored and renewed at once (which
+ * also proves Vault still has it) instead of minting new credentials.
  */
 import type { Secret } from "../../src/api/index.js";
+
+/** A lease as kept in the state directory. */
+export interface KeptLease {
+  readonly kind: "lease";
+  readonly leaseId: string;
+  readonly value: string;
+  readonly version?: string;
+  /** The value is JSON text whose parsed form templates use (`data`). */
+  readonly structured: boolean;
+  readonly initialMs: number;
+  readonly durationMs: number;
+  readonly expiresAt: number;
+  readonly renewable: boolean;
+  /** Fingerprint of the token the lease was made under: Vault revokes a token's leases with it. */
+  readonly token: string;
+}
+
+/** Reads a kept lease back; undefined for anything that is not one. */
+export function parseKeptLease(v: unknown): KeptLease | undefined {
+  const k = v as Partial<KeptLease> | null;
+  if (k === null || typeof k !== "object" || k.kind !== "lease") return undefined;
+  const nums = [k.initialMs, k.durationMs, k.expiresAt];
+  if (typeof k.leaseId !== "string" || k.leaseId === "" || typeof k.value !== "string" || typeof k.token !== "string") return undefined;
+  if (!nums.every((n) => typeof n === "number" && Number.isFinite(n) && n > 0) || typeof k.renewable !== "boolean" || typeof k.structured !== "boolean") return undefined;
+  if (k.version !== undefined && typeof k.version !== "string") return undefined;
+  return k as KeptLease;
+}
 
 /** What the backend should do for a reference with (or without) a lease. */
 export type LeasePlan =
@@ -148,6 +179,55 @@ export class LeaseTable {
     e.failures++;
     e.renewAt = now + Math.max(MIN_TTL_MS, remaining * 0.25);
     return { action: "cached", secret: this.#withTtl(e, now) };
+  }
+
+  /** The lease of `key` as the state directory keeps it, made under the token with fingerprint `token`. */
+  export(key: string, token: string): KeptLease | undefined {
+    const e = this.#entries.get(key);
+    if (!e) return undefined;
+    return {
+      kind: "lease",
+      leaseId: e.leaseId,
+      value: e.secret.value,
+      ...(e.secret.version !== undefined ? { version: e.secret.version } : {}),
+      structured: e.secret.data !== undefined,
+      initialMs: e.initialMs,
+      durationMs: e.durationMs,
+      expiresAt: e.expiresAt,
+      renewable: e.renewable,
+      token,
+    };
+  }
+
+  /**
+   * Takes back a kept lease (after a restart). With `renewNow`, a renewable one is due for
+   * renewal at once: the renewal proves Vault still holds it before its credentials are used.
+   * @returns false when it has expired or is about to
+   */
+  restore(key: string, kept: KeptLease, tokenGen: number, renewNow = true): boolean {
+    const now = this.#now();
+    const remaining = kept.expiresAt - now;
+    if (remaining < 0.1 * kept.durationMs || remaining < MIN_TTL_MS) return false;
+    let data: unknown;
+    if (kept.structured) {
+      try {
+        data = JSON.parse(kept.value);
+      } catch {
+        return false;
+      }
+    }
+    this.#entries.set(key, {
+      leaseId: kept.leaseId,
+      secret: { value: kept.value, ...(kept.version !== undefined ? { version: kept.version } : {}), ...(data !== undefined ? { data } : {}) },
+      tokenGen,
+      initialMs: kept.initialMs,
+      durationMs: kept.durationMs,
+      expiresAt: kept.expiresAt,
+      renewAt: kept.renewable && renewNow ? now : kept.renewable ? Math.min(kept.expiresAt, now + RENEW_FRACTION * remaining) : kept.expiresAt,
+      renewable: kept.renewable,
+      failures: 0,
+    });
+    return true;
   }
 
   /** Forgets one lease (its reference failed in a way that makes the held value doubtful). */

@@ -46,15 +46,21 @@ export function rejectUnknownKeys(backend: string, config: Readonly<Record<strin
 /**
  * Throws a {@link FatalError} when a reference carries a long-form option the backend does not
  * understand (e.g. `version_stage` on a `file:` reference), so a typo is not silently ignored.
+ * Long-form `params` (a write) are refused unless `allowed` lists `"params"`.
  *
  * @param ref - the reference as the template declared it
  * @param allowed - the option names the backend understands
  * @defaultValue allowed: none
  */
 export function rejectUnknownOptions(ref: SecretRef, allowed: readonly string[] = []): void {
+  // `params` makes a reference a write: a backend that does not list it has no writes.
+  if (ref.params !== undefined && !allowed.includes("params")) {
+    throw new FatalError(`${ref.backend}:${ref.id}: params (a write) are not understood by the ${ref.backend} backend (it makes no writes)`);
+  }
   for (const key of Object.keys(ref.options)) {
     if (!allowed.includes(key)) {
-      const known = allowed.length > 0 ? `it takes ${allowed.join(", ")}` : "it takes none";
+      const opts = allowed.filter((a) => a !== "params");
+      const known = opts.length > 0 ? `it takes ${opts.join(", ")}` : "it takes none";
       throw new FatalError(`${ref.backend}:${ref.id}: option "${key}" is not understood by the ${ref.backend} backend (${known})`);
     }
   }

@@ -40,6 +40,20 @@ export class FatalError extends EmissaryError {
   readonly code = "FATAL" as const;
 }
 
+/**
+ * A fetch would have to issue something (a write, a new certificate or lease) where issuing is not
+ * allowed (`emissary render`, `check`). Classified as fatal.
+ */
+export class WouldIssueError extends EmissaryError {
+  readonly code = "WOULD_ISSUE" as const;
+  /** The reference as a template names it. */
+  readonly ref: string;
+  constructor(ref: string, message?: string) {
+    super(message ?? `${ref}: would be issued (a write to Vault); nothing is kept for it in the state directory`);
+    this.ref = ref;
+  }
+}
+
 /** Where in a file an error was found. All fields 1-based. */
 export interface SourceLocation {
   /** File path as the user named it. */
@@ -115,6 +129,7 @@ const CODE_TABLE: Readonly<Record<string, ErrorClass>> = {
   FATAL: "fatal",
   TEMPLATE: "fatal",
   CONFIG: "fatal",
+  WOULD_ISSUE: "fatal",
 };
 
 /**

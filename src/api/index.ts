@@ -5,8 +5,8 @@
  * module; `emissaryd` re-exports all of it.
  * @packageDocumentation
  */
-export type { Backend, BackendFactory, BackendFactoryContext, FetchContext, ResolveContext, Secret, SecretRef } from "./backend.js";
-export { refKey } from "./backend.js";
+export type { Backend, BackendFactory, BackendFactoryContext, CertificateInfo, CheckContext, CheckResult, CheckStatus, FetchContext, ParamValue, ResolveContext, Secret, SecretRef, StateAccess } from "./backend.js";
+export { canonicalParams, refKey } from "./backend.js";
 export {
   EmissaryError,
   SecretNotFoundError,
@@ -15,6 +15,7 @@ export {
   TemplateError,
   ConfigError,
   WriteError,
+  WouldIssueError,
   classifyError,
   type ErrorClass,
   type SourceLocation,

@@ -1,4 +1,4 @@
-import type { Secret, SecretRef } from "./backend.js";
+import type { ParamValue, Secret, SecretRef } from "./backend.js";
 import { SecretNotFoundError } from "./errors.js";
 
 /** How a value is picked out of a JSON (or YAML) object secret. */
@@ -50,7 +50,10 @@ export function parsePointer(pointer: string): string[] {
  * Parses `BACKEND:ID[#FIELD]`. The ID runs to the first `#`; ARNs with colons are fine because
  * only the first colon separates the backend.
  */
-export function parseRef(text: string, extra: { options?: Record<string, string | number | boolean>; trim?: boolean; default?: string } = {}): RefSpec {
+export function parseRef(
+  text: string,
+  extra: { options?: Record<string, string | number | boolean>; params?: Record<string, ParamValue>; trim?: boolean; default?: string } = {},
+): RefSpec {
   if (typeof text !== "string" || text.trim() === "") throw new RefSyntaxError("reference is empty (expected BACKEND:ID[#FIELD])");
   const t = text.trim();
   const colon = t.indexOf(":");
@@ -68,7 +71,7 @@ export function parseRef(text: string, extra: { options?: Record<string, string 
     field = f.startsWith("/") ? { kind: "pointer", pointer: f, tokens: parsePointer(f) } : { kind: "key", key: f };
   }
   const spec: RefSpec = {
-    ref: { backend, id, options: { ...(extra.options ?? {}) } },
+    ref: { backend, id, options: { ...(extra.options ?? {}) }, ...(extra.params !== undefined ? { params: { ...extra.params } } : {}) },
     trim: extra.trim ?? true,
     text: t,
     ...(field ? { field } : {}),

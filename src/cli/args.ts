@@ -3,10 +3,18 @@ import type { FlagValues } from "../config/resolve.js";
 
 /** Parsed command line. */
 export interface CliArgs {
-  readonly command: "run" | "once" | "check" | "render" | "help" | "version";
+  readonly command: "run" | "once" | "check" | "render" | "refresh" | "help" | "version";
   readonly file?: string;
   readonly flags: FlagValues;
   readonly json: boolean;
+  /** `refresh`: the references and templates named (none: everything). */
+  readonly names?: readonly string[];
+  /** `refresh --reissue`. */
+  readonly reissue?: boolean;
+  /** `check --connect`. */
+  readonly connect?: boolean;
+  /** `check --connect --read`. */
+  readonly read?: boolean;
 }
 
 /** A usage error (exit code 2). */
@@ -17,7 +25,7 @@ export class UsageError extends Error {
   }
 }
 
-const COMMANDS = new Set(["run", "once", "check", "render"]);
+const COMMANDS = new Set(["run", "once", "check", "render", "refresh"]);
 
 /** Parses argv (without node and script). @throws {@link UsageError} */
 export function parseCli(argv: readonly string[]): CliArgs {
@@ -37,7 +45,11 @@ export function parseCli(argv: readonly string[]): CliArgs {
         "status-addr": { type: "string" },
         "backend-module": { type: "string", multiple: true },
         timeout: { type: "string" },
+        "state-dir": { type: "string" },
         json: { type: "boolean" },
+        connect: { type: "boolean" },
+        read: { type: "boolean" },
+        reissue: { type: "boolean" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
       },
@@ -56,16 +68,21 @@ export function parseCli(argv: readonly string[]): CliArgs {
     ...(v["status-addr"] !== undefined ? { statusAddr: v["status-addr"] } : {}),
     ...(v["backend-module"] !== undefined ? { backendModules: v["backend-module"] } : {}),
     ...(v.timeout !== undefined ? { timeout: v.timeout } : {}),
+    ...(v["state-dir"] !== undefined ? { stateDir: v["state-dir"] } : {}),
   };
   if (v.help) return { command: "help", flags, json: false };
   if (v.version) return { command: "version", flags, json: false };
   const [cmd = "run", ...rest] = positionals;
-  if (!COMMANDS.has(cmd)) throw new UsageError(`unknown command "${cmd}" (run, once, check, render FILE)`);
+  if (!COMMANDS.has(cmd)) throw new UsageError(`unknown command "${cmd}" (run, once, check, render FILE, refresh [NAME…])`);
+  if (v.reissue && cmd !== "refresh") throw new UsageError("--reissue goes with refresh");
+  if (v.connect && cmd !== "check") throw new UsageError("--connect goes with check");
+  if (v.read && !(cmd === "check" && v.connect)) throw new UsageError("--read goes with check --connect");
   if (cmd === "render") {
     if (rest.length !== 1) throw new UsageError("render takes exactly one template FILE");
     return { command: "render", file: rest[0]!, flags, json: !!v.json };
   }
+  if (cmd === "refresh") return { command: "refresh", flags, json: !!v.json, names: rest, reissue: !!v.reissue };
   if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
-  if (v.json && cmd !== "check") throw new UsageError("--json goes with check");
-  return { command: cmd as CliArgs["command"], flags, json: !!v.json };
+  if (v.json && cmd !== "check") throw new UsageError("--json goes with check and refresh");
+  return { command: cmd as CliArgs["command"], flags, json: !!v.json, ...(cmd === "check" ? { connect: !!v.connect, read: !!v.read } : {}) };
 }

@@ -47,6 +47,9 @@ export interface CheckEntry {
   readonly escape?: string;
   readonly wait?: { readonly minMs: number; readonly maxMs: number };
   readonly refreshMs?: number;
+  /** `splay` and `min_interval` of the command, when set (front matter or `defaults:`). */
+  readonly splayMs?: number;
+  readonly minIntervalMs?: number;
   /** Unique references as written. */
   readonly references?: readonly string[];
   /** Backends the template uses, sorted. */
@@ -123,6 +126,8 @@ export async function buildCheckReport(config: ResolvedConfig, logger: Logger, o
           escape: t.escape,
           ...(t.wait ? { wait: { minMs: t.wait.minMs, maxMs: t.wait.maxMs } } : {}),
           ...(t.refreshMs !== undefined ? { refreshMs: t.refreshMs } : {}),
+          ...(t.command && t.splayMs > 0 ? { splayMs: t.splayMs } : {}),
+          ...(t.command && t.minIntervalMs > 0 ? { minIntervalMs: t.minIntervalMs } : {}),
           references: [...new Set(secrets.map((s) => s.ref))],
           backends: [...new Set(secrets.map((s) => s.backend))].sort(),
           secrets,

@@ -15,7 +15,8 @@ export interface DaemonOptions {
 
 /**
  * `emissary run`: the long-running daemon. Installs the only signal handlers of the program:
- * SIGHUP reloads, SIGTERM/SIGINT stop gracefully, a second one forces. Resolves with the exit code.
+ * SIGHUP reloads, SIGUSR1 fetches every reference now (`emissary refresh` without names),
+ * SIGTERM/SIGINT stop gracefully, a second one forces. Resolves with the exit code.
  * Nothing else ends it: not a bad template, a failing command or an unreachable backend.
  */
 export async function runDaemon({ config, logger, flags }: DaemonOptions): Promise<number> {
@@ -50,9 +51,15 @@ export async function runDaemon({ config, logger, flags }: DaemonOptions): Promi
     logger.info({ signal: "SIGHUP" }, "reload requested");
     void emissary.reload();
   };
+  const onUsr1 = (): void => {
+    if (!emissary || stopping) return;
+    // refresh() logs what it did; a failure here is only "not running yet".
+    emissary.refresh({ source: "SIGUSR1" }).catch((err: unknown) => logger.warn({ signal: "SIGUSR1", err: safeError(err) }, "refresh not possible now"));
+  };
   process.on("SIGTERM", onTerm);
   process.on("SIGINT", onInt);
   process.on("SIGHUP", onHup);
+  process.on("SIGUSR1", onUsr1);
   // A bug must not take every machine's secrets down with it: log it and keep running.
   const onUncaught = (err: unknown): void => logger.error({ err: safeError(err) }, "internal error (please report); emissary keeps running");
   process.on("uncaughtException", onUncaught);
@@ -75,7 +82,7 @@ export async function runDaemon({ config, logger, flags }: DaemonOptions): Promi
     if (config.statusAddr) {
       // Loaded only when asked for: prom-client costs ~10 MB of RSS on every machine otherwise.
       const { startStatusServer } = await import("../observe/status-server.js");
-      status = await startStatusServer({ emissary, address: config.statusAddr, logger });
+      status = await startStatusServer({ emissary, address: config.statusAddr, logger, ...(config.controlTokenFile ? { controlTokenFile: config.controlTokenFile } : {}) });
     }
     await emissary.start();
     if (stopping) await emissary.stop();
@@ -84,6 +91,7 @@ export async function runDaemon({ config, logger, flags }: DaemonOptions): Promi
     process.off("SIGTERM", onTerm);
     process.off("SIGINT", onInt);
     process.off("SIGHUP", onHup);
+    process.off("SIGUSR1", onUsr1);
     process.off("uncaughtException", onUncaught);
     process.off("unhandledRejection", onUncaught);
   }

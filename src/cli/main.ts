@@ -21,8 +21,9 @@ export async function runCommand(args: CliArgs): Promise<number> {
     return 2;
   }
   // `render` prints the template on stdout, so its logs go to stderr.
+  // `check --connect` prints a table, so its backends' lines go to stderr too.
   const logger =
-    args.command === "render" || (args.command === "check" && args.json)
+    args.command === "render" || (args.command === "check" && (args.json || args.connect))
       ? createLogger({ ...config.log, destination: pino.destination({ dest: 2, sync: true }) })
       : createLogger(config.log);
   try {
@@ -32,7 +33,10 @@ export async function runCommand(args: CliArgs): Promise<number> {
       case "once":
         return await (await import("./once.js")).runOnce(config, logger);
       case "check":
+        if (args.connect) return await (await import("./connect.js")).runConnect(config, logger, { json: args.json, read: args.read ?? false });
         return await (await import("./check.js")).runCheck(config, logger, args.json);
+      case "refresh":
+        return await (await import("./refresh.js")).runRefresh({ config, names: args.names ?? [], reissue: args.reissue ?? false, json: args.json });
       case "render":
         return await (await import("./render.js")).runRender(args.file!, config, logger);
     }

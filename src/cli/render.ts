@@ -8,10 +8,15 @@ import type { ResolvedValue } from "../api/refs.js";
 import { resolveValues } from "../templates/entry.js";
 import { BackendRegistry } from "../sources/registry.js";
 import { Scheduler } from "../sources/scheduler.js";
+import { StateDir } from "../sources/state.js";
 import { SecretStore } from "../sources/store.js";
 import { renderTemplate } from "../templates/render.js";
 
-/** `emissary render FILE`: resolve one template and print it to stdout; no write, no command. */
+/**
+ * `emissary render FILE`: resolve one template and print it to stdout; no write, no command. It
+ * never issues anything: an issued secret (a Vault write) comes from the state directory, read
+ * only; when nothing valid is kept there, render exits 1 naming what it would issue.
+ */
 export async function runRender(file: string, config: ResolvedConfig, logger: Logger): Promise<number> {
   const path = resolve(file);
   let source: string;
@@ -21,7 +26,15 @@ export async function runRender(file: string, config: ResolvedConfig, logger: Lo
     process.stderr.write(`emissary render: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? "error"})\n`);
     return 2;
   }
-  const registry = new BackendRegistry({ settings: config.backends, env: process.env, logger, modules: config.modules, ...(config.configFile ? { configFile: config.configFile } : {}) });
+  const state = new StateDir({ dir: config.stateDir, logger, readOnly: true });
+  const registry = new BackendRegistry({
+    settings: config.backends,
+    env: process.env,
+    logger,
+    modules: config.modules,
+    state: (name) => state.forBackend(name),
+    ...(config.configFile ? { configFile: config.configFile } : {}),
+  });
   await registry.init();
   const entry = await bindTemplate({ file: path, source }, { registry, config, cwd: process.cwd() });
   if (!entry.template) {
@@ -33,7 +46,19 @@ export async function runRender(file: string, config: ResolvedConfig, logger: Lo
   const store = new SecretStore();
   const values = (): { values: Map<string, ResolvedValue>; missing: string[] } => resolveValues(entry.bindings, store);
   let wake: () => void = () => undefined;
-  const scheduler = new Scheduler({ store, logger, retryMs: config.defaults.retryMs, onFetch: () => wake() });
+  const wouldIssue = new Set<string>();
+  const scheduler = new Scheduler({
+    store,
+    logger,
+    retryMs: config.defaults.retryMs,
+    state: state.refs,
+    issue: false,
+    onFetch: (o) => {
+      const ref = (o.error as { code?: unknown; ref?: unknown } | undefined)?.code === "WOULD_ISSUE" ? (o.error as { ref?: unknown }).ref : undefined;
+      if (typeof ref === "string") wouldIssue.add(ref);
+      wake();
+    },
+  });
   for (const b of entry.bindings) scheduler.ensure(entry.refs!.get(b.key)!, entry.backends!.get(b.key)!, t.refreshMs ?? 3_600_000, b.label);
   const keepAlive = setInterval(() => undefined, 1 << 30);
   let timedOut = false;
@@ -44,6 +69,11 @@ export async function runRender(file: string, config: ResolvedConfig, logger: Lo
       if (missing.length === 0) {
         process.stdout.write(renderTemplate(t, v));
         return 0;
+      }
+      if (wouldIssue.size > 0) {
+        const where = config.stateDir === "" ? "the state directory is off" : `nothing valid is kept for it in ${config.stateDir}`;
+        process.stderr.write(`emissary render: ${path} would issue ${[...wouldIssue].join(", ")} (${where}); render never issues: run emissary (or emissary once) to issue it\n`);
+        return 1;
       }
       if (timedOut) {
         process.stderr.write(`emissary render: timed out after ${formatDuration(config.timeoutMs!)}\npending: ${path} waits for ${missing.join(", ")}\n`);

@@ -29,8 +29,18 @@ export interface ResolvedConfig {
   /** `once`/`render` give up after this. @defaultValue undefined (wait forever) */
   readonly timeoutMs?: number;
   readonly log: { readonly level: LogLevel; readonly format: LogFormat };
+  /**
+   * Absolute directory where issued certificates and leases are kept across restarts; `""` = off.
+   * @defaultValue {@link DEFAULT_STATE_DIR}
+   */
+  readonly stateDir: string;
   /** `HOST:PORT` of the status server; undefined = off. */
   readonly statusAddr?: string;
+  /**
+   * Absolute path of `status.control_token_file`: the bearer token control requests
+   * (`POST /v1/refresh`) must carry when the status server listens on a non-loopback address.
+   */
+  readonly controlTokenFile?: string;
   readonly defaults: {
     /** @defaultValue 0o600 */
     readonly mode: number;
@@ -38,6 +48,10 @@ export interface ResolvedConfig {
     readonly commandTimeoutMs: number;
     /** Retry interval for secrets not yet set. @defaultValue 10000 (the original's interval) */
     readonly retryMs: number;
+    /** `defaults.splay`: random wait before each command run, up to this. @defaultValue 0 */
+    readonly splayMs: number;
+    /** `defaults.min_interval`: shortest time between two starts of a command. @defaultValue 0 */
+    readonly minIntervalMs: number;
   };
   readonly backends: Readonly<Record<string, BackendSettings>>;
   /** Absolute paths of backend modules to load. */
@@ -55,7 +69,12 @@ export interface FlagValues {
   statusAddr?: string;
   backendModules?: string[];
   timeout?: string;
+  /** `--state-dir`; `""` turns the state directory off. */
+  stateDir?: string;
 }
+
+/** Where issued certificates and leases are kept when nothing says otherwise. */
+export const DEFAULT_STATE_DIR = "/var/lib/emissary";
 
 // The shape of the config file. `./schema.js` has zod's API for this subset, without its start-up cost.
 const duration = z.union([z.string(), z.number()]);
@@ -65,10 +84,17 @@ const fileSchema = z
     pattern: z.string().min(1).optional(),
     startup_delay: duration.optional(),
     timeout: duration.optional(),
+    state_dir: z.string().optional(),
     log: z.object({ level: z.enum(LOG_LEVELS).optional(), format: z.enum(LOG_FORMATS).optional() }).strict().optional(),
-    status: z.object({ listen: z.string().min(1).optional() }).strict().optional(),
+    status: z.object({ listen: z.string().min(1).optional(), control_token_file: z.string().min(1).optional() }).strict().optional(),
     defaults: z
-      .object({ mode: z.union([z.string(), z.number()]).optional(), command_timeout: duration.optional(), retry: duration.optional() })
+      .object({
+        mode: z.union([z.string(), z.number()]).optional(),
+        command_timeout: duration.optional(),
+        retry: duration.optional(),
+        splay: duration.optional(),
+        min_interval: duration.optional(),
+      })
       .strict()
       .optional(),
     backends: z.record(z.string(), z.record(z.string(), z.unknown()).nullable()).optional(),
@@ -118,6 +144,17 @@ export function readConfigFile(file: string): FileConfig {
     }
     const line = lineOf(doc, issue.path, issue.code === "unrecognized_keys" ? (issue as { keys: string[] }).keys[0] : undefined, text);
     throw new ConfigError(`${file}${line ? `:${line}` : ""}: ${field || "(top level)"}: ${reason}`, { file, field });
+  }
+  const mode = parsed.data.defaults?.mode;
+  if (mode !== undefined) {
+    try {
+      parseMode(mode, String(mode));
+    } catch (err) {
+      // Checked here, where the line is known; resolveConfig parses it again.
+      const line = lineOf(doc, ["defaults", "mode"], undefined, text);
+      const reason = (err as { reason?: string }).reason ?? (err as Error).message;
+      throw new ConfigError(`${file}${line ? `:${line}` : ""}: defaults.mode: ${reason}`, { file, field: "defaults.mode" });
+    }
   }
   return parsed.data;
 }
@@ -197,6 +234,11 @@ export function resolveConfig(flags: FlagValues, env: Readonly<Record<string, st
   const format =
     oneOf(flags.logFormat, LOG_FORMATS, "--log-format") ?? oneOf(nonEmpty(env.EMISSARY_LOG_FORMAT), LOG_FORMATS, "EMISSARY_LOG_FORMAT") ?? file.log?.format ?? "json";
 
+  // An empty value means off, so the environment variable counts when it is set at all.
+  const stateRaw = flags.stateDir ?? env.EMISSARY_STATE_DIR;
+  const stateDir =
+    stateRaw !== undefined ? (stateRaw.trim() === "" ? "" : resolve(cwd, stateRaw)) : file.state_dir !== undefined ? (file.state_dir.trim() === "" ? "" : resolve(fileDir, file.state_dir)) : DEFAULT_STATE_DIR;
+
   const statusAddr = flags.statusAddr ?? nonEmpty(env.EMISSARY_STATUS_ADDR) ?? file.status?.listen;
   if (statusAddr) parseListenAddress(statusAddr, flags.statusAddr ? "--status-addr" : env.EMISSARY_STATUS_ADDR ? "EMISSARY_STATUS_ADDR" : "status.listen");
 
@@ -210,6 +252,10 @@ export function resolveConfig(flags: FlagValues, env: Readonly<Record<string, st
   }
   const commandTimeoutMs = dur(file.defaults?.command_timeout, "defaults.command_timeout", configFile) ?? 30_000;
   const retryMs = dur(file.defaults?.retry, "defaults.retry", configFile) ?? 10_000;
+  const splayMs = dur(file.defaults?.splay, "defaults.splay", configFile) ?? 0;
+  const minIntervalMs = dur(file.defaults?.min_interval, "defaults.min_interval", configFile) ?? 0;
+  const tokenFile = file.status?.control_token_file;
+  const controlTokenFile = tokenFile !== undefined ? resolve(fileDir, tokenFile) : undefined;
 
   const backends: Record<string, BackendSettings> = {};
   for (const [name, section] of Object.entries(file.backends ?? {})) {
@@ -230,8 +276,10 @@ export function resolveConfig(flags: FlagValues, env: Readonly<Record<string, st
     startupDelayMs,
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     log: Object.freeze({ level, format }),
+    stateDir,
     ...(statusAddr ? { statusAddr } : {}),
-    defaults: Object.freeze({ mode, commandTimeoutMs, retryMs }),
+    ...(controlTokenFile ? { controlTokenFile } : {}),
+    defaults: Object.freeze({ mode, commandTimeoutMs, retryMs, splayMs, minIntervalMs }),
     backends: Object.freeze(backends),
     modules: Object.freeze([...new Set(modules)]),
   });

@@ -4,7 +4,8 @@ import type { CommandEvent } from "../output/commands.js";
 /** Events the runner reports. */
 export interface RunnerEvents {
   render: { template: string; dest: string; changed: boolean };
-  write: { template: string; dest: string; inPlace: boolean; reason?: string };
+  /** `changed`: the template's secret names whose values changed since the last write (all of them on the first write since start); never values. */
+  write: { template: string; dest: string; inPlace: boolean; reason?: string; changed: readonly string[] };
   pending: { template: string; dest: string; missing: string[] };
   error: { template?: string; ref?: string; error: Error };
 }

@@ -108,8 +108,11 @@ export function commandOutcome(e: Pick<CommandEvent, "ok" | "timedOut" | "exitCo
  * `emissary_templates{state}`, `emissary_template_state{template,dest,state}`,
  * `emissary_template_seconds_since_last_render{template,dest}`,
  * `emissary_template_last_render_timestamp_seconds{template,dest}`,
- * `emissary_pending_references`, `emissary_references{backend,outcome}`; and the constant
- * `emissary_build_info{version,node} 1`.
+ * `emissary_pending_references`, `emissary_references{backend,outcome}`,
+ * `emissary_certificate_expiry_timestamp_seconds{ref}` and
+ * `emissary_certificate_renewal_timestamp_seconds{ref}` (per issued certificate, labelled with
+ * its reference key as /status shows it: path and a hash of the params, never a value); and the
+ * constant `emissary_build_info{version,node} 1`.
  */
 export function createMetrics(emissary: StatusSource, opts: MetricsOptions = {}): EmissaryMetrics {
   const registry = opts.registry ?? new Registry();
@@ -209,6 +212,27 @@ export function createMetrics(emissary: StatusSource, opts: MetricsOptions = {})
         counts.set(k, c);
       }
       for (const c of counts.values()) this.set({ backend: c.backend, outcome: c.outcome }, c.n);
+    },
+  });
+
+  new Gauge({
+    name: "emissary_certificate_expiry_timestamp_seconds",
+    help: "Unix time each issued certificate expires (its NotAfter), by reference key.",
+    labelNames: ["ref"] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const r of status().references) if (r.certificate) this.set({ ref: r.ref }, r.certificate.notAfter / 1000);
+    },
+  });
+  new Gauge({
+    name: "emissary_certificate_renewal_timestamp_seconds",
+    help: "Unix time each issued certificate is due to be re-issued, by reference key.",
+    labelNames: ["ref"] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const r of status().references) if (r.certificate) this.set({ ref: r.ref }, r.certificate.renewAt / 1000);
     },
   });
 

@@ -1,6 +1,9 @@
+import type { CertificateInfo } from "../api/backend.js";
 import type { EventSource } from "./events.js";
 import type { ErrorClass } from "../api/errors.js";
 import type { LastCommand, TemplateEntry, TemplateStateName } from "../templates/entry.js";
+import type { CommandWait, CommandWaitReason } from "../output/command-timing.js";
+import type { FetchTiming, NextFetchReason } from "../sources/timing.js";
 
 /** One template in {@link EmissaryStatus}. Never holds a secret value or rendered content. */
 export interface TemplateStatus {
@@ -15,6 +18,10 @@ export interface TemplateStatus {
   readonly lastRenderAt?: number;
   readonly lastWriteAt?: number;
   readonly lastCommand?: LastCommand;
+  /** Secret names whose values changed at the last write (names, never values). */
+  readonly lastChanged?: readonly string[];
+  /** The template's command is waiting for its splay or its minimum interval: until when. */
+  readonly commandWaiting?: { readonly until: number; readonly reason: CommandWaitReason };
   /** Sanitized last error message. */
   readonly error?: string;
 }
@@ -45,8 +52,16 @@ export interface ReferenceStatus {
   readonly lastOkAt?: number;
   /** Sanitized message of the last failed fetch. */
   readonly error?: string;
+  /** Epoch ms the next fetch is due (undefined while one is in flight). */
+  readonly nextFetchAt?: number;
+  /** Why it is due then: `refresh`, `retry` (not set yet), `backoff` (an error), `lease`, `renewal`, … */
+  readonly nextFetchReason?: NextFetchReason;
+  /** A fetch is in flight. */
+  readonly fetching?: boolean;
   /** Template files that use it. */
   readonly templates: readonly string[];
+  /** For an issued certificate: its validity and when it is re-issued (epoch ms; no content). */
+  readonly certificate?: CertificateInfo;
 }
 
 /** Lifecycle phase of an emissary. */
@@ -68,6 +83,8 @@ export interface EmissaryStatus {
   readonly templates: readonly TemplateStatus[];
   /** Every unique reference the templates use, with its last fetch outcome. */
   readonly references: readonly ReferenceStatus[];
+  /** The state directory: where it is and whether it is in use (`off`, `closed` = not used yet, `open`, `refused`). */
+  readonly stateDir?: { readonly dir: string; readonly phase: string };
 }
 
 /** Lifecycle facts {@link buildStatus} adds to the templates. */
@@ -77,10 +94,18 @@ export interface StatusExtras {
   readonly busySince?: number;
   /** Last fetch per reference key. */
   readonly fetches?: ReadonlyMap<string, FetchRecord>;
+  /** The scheduler's next fetch per reference key. */
+  readonly timing?: (key: string) => FetchTiming | undefined;
+  /** Commands waiting for their splay or minimum interval. */
+  readonly waiting?: readonly CommandWait[];
+  /** The certificate a reference key holds, if any. */
+  readonly certificates?: (key: string) => CertificateInfo | undefined;
+  readonly state?: { readonly dir: string; readonly phase: string };
 }
 
 /** Builds the status snapshot from the runner's entries. */
 export function buildStatus(entries: readonly TemplateEntry[], backends: readonly string[], dirMissing: boolean, extras: StatusExtras = {}): EmissaryStatus {
+  const waitOf = (file: string): CommandWait | undefined => extras.waiting?.find((w) => w.templates.includes(file));
   const templates = entries.map(
     (e): TemplateStatus => ({
       file: e.file,
@@ -90,6 +115,8 @@ export function buildStatus(entries: readonly TemplateEntry[], backends: readonl
       ...(e.lastRenderAt !== undefined ? { lastRenderAt: e.lastRenderAt } : {}),
       ...(e.lastWriteAt !== undefined ? { lastWriteAt: e.lastWriteAt } : {}),
       ...(e.lastCommand ? { lastCommand: { ...e.lastCommand, durationMs: Math.round(e.lastCommand.durationMs) } } : {}),
+      ...(e.lastChanged ? { lastChanged: [...e.lastChanged] } : {}),
+      ...(waitOf(e.file) ? { commandWaiting: { until: waitOf(e.file)!.until, reason: waitOf(e.file)!.reason } } : {}),
       ...(e.lastError ? { error: e.lastError } : {}),
     }),
   );
@@ -103,13 +130,19 @@ export function buildStatus(entries: readonly TemplateEntry[], backends: readonl
   }
   const references = [...refs].map(([ref, r]): ReferenceStatus => {
     const f = extras.fetches?.get(ref);
+    const t = extras.timing?.(ref);
+    const cert = extras.certificates?.(ref);
     return {
       ref,
       backend: r.backend,
       ...(f ? { lastOutcome: f.outcome, lastFetchAt: f.at } : {}),
       ...(f?.lastOkAt !== undefined ? { lastOkAt: f.lastOkAt } : {}),
       ...(f?.error !== undefined ? { error: f.error } : {}),
+      ...(t?.nextAt !== undefined ? { nextFetchAt: t.nextAt } : {}),
+      ...(t?.reason ? { nextFetchReason: t.reason } : {}),
+      ...(t?.fetching ? { fetching: true } : {}),
       templates: r.templates,
+      ...(cert ? { certificate: { ...cert } } : {}),
     };
   });
   return {
@@ -121,6 +154,7 @@ export function buildStatus(entries: readonly TemplateEntry[], backends: readonl
     backends: [...backends],
     templates,
     references,
+    ...(extras.state ? { stateDir: { ...extras.state } } : {}),
   };
 }
 

@@ -6,6 +6,7 @@ import { ConfigError } from "../api/errors.js";
 import { safeError } from "./log.js";
 import { createMetrics, emissaryVersion, type EmissaryMetrics } from "./metrics.js";
 import type { EmissaryStatus } from "./status-model.js";
+import { ControlAuth, handleRefresh, type ControlTarget } from "./control.js";
 
 /** A running status server. */
 export interface StatusServer {
@@ -19,7 +20,13 @@ export interface StatusServer {
 
 /** Options for {@link startStatusServer}. */
 export interface StatusServerOptions {
-  readonly emissary: StatusSource;
+  /** What is served; with `refresh` (an Emissary has it), `POST /v1/refresh` controls it. */
+  readonly emissary: StatusSource & Partial<ControlTarget>;
+  /**
+   * `status.control_token_file`: the bearer token a control request from a non-loopback peer
+   * must carry. Unset: control from loopback peers only.
+   */
+  readonly controlTokenFile?: string;
   /**
    * `HOST:PORT`, e.g. `127.0.0.1:9750`. Without a host (`:9750`) it listens on loopback only;
    * any other address must be asked for by name (`0.0.0.0:9750`) and is logged with a warning.
@@ -112,9 +119,9 @@ export function readiness(s: EmissaryStatus): ReadyBody {
 /**
  * Starts the optional status server: `/healthz` (200 while the loop is alive), `/readyz` (200 once
  * every template has rendered, else 503 naming pending templates and their unresolved
- * references), `/metrics` (Prometheus text) and `/status` (the sanitized {@link EmissaryStatus} with
- * the emissaryd `version`: {@link StatusBody}).
- * Nothing it serves contains a secret value, token or rendered content.
+ * references), `/metrics` (Prometheus text), `/status` (the sanitized {@link EmissaryStatus} with
+ * the emissaryd `version`: {@link StatusBody}) and `POST /v1/refresh` (operator control, see
+ * control.ts). Nothing it serves contains a secret value, token or rendered content.
  * @throws {@link ConfigError} when the address is malformed or cannot be listened on.
  */
 export async function startStatusServer(opts: StatusServerOptions): Promise<StatusServer> {
@@ -128,6 +135,8 @@ export async function startStatusServer(opts: StatusServerOptions): Promise<Stat
   const now = opts.now ?? Date.now;
   const ownMetrics = opts.metrics === undefined;
   const metrics = opts.metrics === undefined ? createMetrics(opts.emissary) : opts.metrics || undefined;
+  const auth = new ControlAuth({ logger: opts.logger, ...(opts.controlTokenFile ? { tokenFile: opts.controlTokenFile } : {}) });
+  const control: ControlTarget | undefined = typeof opts.emissary.refresh === "function" ? { refresh: (r) => opts.emissary.refresh!(r) } : undefined;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = (req.url ?? "/").split("?")[0];
@@ -137,6 +146,11 @@ export async function startStatusServer(opts: StatusServerOptions): Promise<Stat
       res.end(head ? undefined : body);
     };
     const json = (code: number, body: unknown, extra: Record<string, string> = {}): void => send(code, JSON.stringify(body) + "\n", undefined, extra);
+    if (url === "/v1/refresh") {
+      if (req.method !== "POST") return json(405, { error: "method not allowed" }, { allow: "POST" });
+      const reply = await handleRefresh(req, auth, control, opts.logger);
+      return json(reply.status, reply.body, reply.headers);
+    }
     if (req.method !== "GET" && !head) return json(405, { error: "method not allowed" }, { allow: "GET, HEAD" });
     switch (url) {
       case "/healthz": {

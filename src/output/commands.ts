@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { CommandTiming, type CommandWait, type Random } from "./command-timing.js";
 import { childEnv, runCommand, type CommandResult } from "./executor.js";
 
 /** A command to run after a write. */
@@ -7,6 +8,10 @@ export interface CommandJob {
   readonly timeoutMs: number;
   /** Template files whose writes asked for it, in template order. */
   readonly templates: string[];
+  /** Wait a random 0–splayMs before the run. @defaultValue 0 */
+  readonly splayMs?: number;
+  /** Start no sooner than this after the command's last start. @defaultValue 0 */
+  readonly minIntervalMs?: number;
 }
 
 /** What a finished command reports. */
@@ -25,41 +30,80 @@ export interface CommandQueueOptions {
   readonly onDone: (e: CommandEvent) => void;
   /** Called when the queue has drained. */
   readonly onIdle?: () => void;
+  /** Called when a command is held for its splay or minimum interval. */
+  readonly onWait?: (w: CommandWait) => void;
+  /** Randomness for splay (tests). @defaultValue Math.random */
+  readonly random?: Random;
+}
+
+/** `job` with the templates of `extra` added and the larger timeout, splay and interval. */
+function merge(job: CommandJob, extra: CommandJob): CommandJob {
+  const templates = [...job.templates];
+  for (const t of extra.templates) if (!templates.includes(t)) templates.push(t);
+  const max = (a?: number, b?: number): number => Math.max(a ?? 0, b ?? 0);
+  return { ...job, templates, timeoutMs: Math.max(job.timeoutMs, extra.timeoutMs), splayMs: max(job.splayMs, extra.splayMs), minIntervalMs: max(job.minIntervalMs, extra.minIntervalMs) };
 }
 
 /**
  * Runs reload commands one at a time: commands never overlap. Identical commands submitted in
  * one pass run once (the caller dedupes a pass); an identical command that is queued and not yet
- * started absorbs a new request instead of running twice.
+ * started — or waiting for its splay or minimum interval ({@link CommandTiming}) — absorbs a new
+ * request instead of running twice.
  */
 export class CommandQueue {
-  readonly #queue: { key: string; job: CommandJob & { timeoutMs: number } }[] = [];
+  readonly #queue: { key: string; job: CommandJob }[] = [];
   #running = false;
   #idleWaiters: (() => void)[] = [];
   readonly #abort = new AbortController();
   readonly #opts: CommandQueueOptions;
+  readonly #timing: CommandTiming<CommandJob>;
 
   constructor(opts: CommandQueueOptions) {
     this.#opts = opts;
+    this.#timing = new CommandTiming<CommandJob>({
+      release: (key, job) => this.#push(key, job),
+      ...(opts.random ? { random: opts.random } : {}),
+    });
   }
 
-  /** True when nothing is queued or running. */
+  /** True when nothing is queued, waiting or running. */
   get idle(): boolean {
-    return !this.#running && this.#queue.length === 0;
+    return !this.#running && this.#queue.length === 0 && this.#timing.size === 0;
   }
 
-  /** Queues jobs in order. */
+  /** Commands waiting for their splay or minimum interval, soonest first. */
+  waiting(): CommandWait[] {
+    return this.#timing.waiting();
+  }
+
+  /** Queues jobs in order (a job with a splay or a minimum interval may wait first). */
   enqueue(jobs: readonly CommandJob[]): void {
     for (const job of jobs) {
       const key = JSON.stringify(job.argv);
-      const queued = this.#queue.find((q) => q.key === key);
-      if (queued) {
-        for (const t of job.templates) if (!queued.job.templates.includes(t)) queued.job.templates.push(t);
-        queued.job = { ...queued.job, timeoutMs: Math.max(queued.job.timeoutMs, job.timeoutMs) };
+      const held = this.#timing.held(key);
+      if (held) {
+        this.#timing.update(key, merge(held, job));
         continue;
       }
-      this.#queue.push({ key, job: { ...job, templates: [...job.templates] } });
+      if (this.#queue.some((q) => q.key === key)) {
+        this.#push(key, job);
+        continue;
+      }
+      const copy = { ...job, templates: [...job.templates] };
+      if (this.#timing.hold(key, copy)) {
+        const w = this.#timing.waiting().find((x) => JSON.stringify(x.command) === key);
+        if (w) this.#opts.onWait?.(w);
+        continue;
+      }
+      this.#push(key, copy);
     }
+  }
+
+  /** Queues one job now, or folds it into an identical queued one; starts draining. */
+  #push(key: string, job: CommandJob): void {
+    const queued = this.#queue.find((q) => q.key === key);
+    if (queued) queued.job = merge(queued.job, job);
+    else this.#queue.push({ key, job: { ...job, templates: [...job.templates] } });
     void this.#drain();
   }
 
@@ -69,9 +113,10 @@ export class CommandQueue {
     return new Promise((r) => this.#idleWaiters.push(r));
   }
 
-  /** Drops queued commands; a running command gets its timeout (or is ended when `force`). */
+  /** Drops queued and waiting commands; a running command gets its timeout (or is ended when `force`). */
   async stop(force = false): Promise<void> {
     this.#queue.length = 0;
+    this.#timing.stop();
     if (force) this.#abort.abort();
     await this.whenIdle();
   }
@@ -81,7 +126,8 @@ export class CommandQueue {
     this.#running = true;
     try {
       while (this.#queue.length > 0) {
-        const { job } = this.#queue.shift()!;
+        const { key, job } = this.#queue.shift()!;
+        this.#timing.started(key);
         const log = this.#opts.logger.child({ templates: job.templates, command: job.argv[0] });
         log.debug({ argv: job.argv }, "running command");
         const result = await runCommand({
@@ -103,10 +149,13 @@ export class CommandQueue {
       }
     } finally {
       this.#running = false;
-      const waiters = this.#idleWaiters;
-      this.#idleWaiters = [];
-      for (const w of waiters) w();
-      this.#opts.onIdle?.();
+      // A command still waiting for its splay or interval keeps the queue busy.
+      if (this.idle) {
+        const waiters = this.#idleWaiters;
+        this.#idleWaiters = [];
+        for (const w of waiters) w();
+        this.#opts.onIdle?.();
+      }
     }
   }
 }

@@ -2,16 +2,24 @@
  * Atomic file writer. Knows nothing of templates: it is given bytes, a mode and an owner, and
  * makes the destination hold exactly those — or leaves it untouched and throws a {@link WriteError}.
  *
- * Order of a write (SPEC "Behaviour"): compare with what is on disk → create missing parents (0755)
- * → temp file beside the destination (O_EXCL, 0600) → write → fsync → fchmod/fchown → rename over
- * the destination → fsync the directory. A symlink at the destination is replaced, never followed.
- * When rename cannot work (EBUSY/EXDEV: a bind-mounted file) the destination is rewritten in place.
+ * Order of a write (SPEC "Behaviour"): open the destination's directory, creating missing parents
+ * (0755) without following a symlink planted in the path (src/output/dirs.ts) → compare with what
+ * is on disk → temp file in that very directory (O_EXCL|O_NOFOLLOW, 0600) → write → fsync →
+ * fchown → fchmod → rename over the destination inside that directory → fsync the directory.
+ * A symlink at the destination is replaced, never followed; a FIFO, socket or device there is
+ * refused. When rename cannot work (EBUSY/EXDEV: a bind-mounted file) the destination is
+ * rewritten in place.
  */
-import { constants, promises as fsp } from "node:fs";
-import { randomBytes } from "node:crypto";
-import { basename, dirname, join } from "node:path";
-import { ConfigError, WriteError } from "../api/errors.js";
+import { constants, promises as fsp, type Stats } from "node:fs";
+import { basename, dirname, resolve } from "node:path";
 import type { Logger } from "../api/log.js";
+import { WriteError } from "../api/errors.js";
+import { SPECIAL_MODE_BITS, formatMode } from "../config/mode.js";
+import { openDestDir, type OpenedDir } from "./dirs.js";
+import { inFlight, tempNameFor } from "./temp-files.js";
+
+export { cleanStaleTempFiles } from "./temp-files.js";
+export { resolveOwner, type OwnerDatabase } from "./owner.js";
 
 /** What {@link writeAtomic} is asked to do. */
 export interface WriteRequest {
@@ -19,7 +27,7 @@ export interface WriteRequest {
   path: string;
   /** The exact bytes the destination must hold (strings are written as UTF-8). */
   content: string | Buffer;
-  /** Permission bits, e.g. `0o600`. Only `mode & 0o7777` is used. */
+  /** Permission bits, e.g. `0o600`. Setuid, setgid and sticky bits are refused. */
   mode: number;
   /**
    * Owner to chown to. When absent the owner is not compared, and a file being replaced keeps
@@ -28,7 +36,7 @@ export interface WriteRequest {
   uid?: number;
   /** Group to chown to. When absent, as for {@link WriteRequest.uid}. */
   gid?: number;
-  /** Receives the in-place warning (path and errno only, never content). */
+  /** Receives the warnings (in-place rewrite, world-writable mode, unsafe directories): paths and errno only, never content. */
   logger?: Logger;
   /**
    * Replaces file-system operations, for tests that must simulate failures (EBUSY/EXDEV on
@@ -36,6 +44,11 @@ export interface WriteRequest {
    * @internal
    */
   fsOps?: Partial<WriterFsOps>;
+  /**
+   * Walk the destination's directories with the lstat fallback even where /proc works.
+   * @internal
+   */
+  noProc?: boolean;
 }
 
 /** Why a write happened. */
@@ -58,10 +71,11 @@ export interface WriteResult {
 export interface WriterFsOps {
   /**
    * Opens (creates) the temp file: called with the temp path, open flags and mode 0o600. On the
-   * in-place path (EBUSY/EXDEV) it also opens the destination itself, without O_CREAT.
+   * in-place path (EBUSY/EXDEV) it also opens the destination itself, without O_CREAT. Paths name
+   * the entry inside the opened directory (`/proc/self/fd/N/<name>` on Linux).
    */
   open(path: string, flags: number, mode: number): Promise<fsp.FileHandle>;
-  /** Renames the temp file over the destination. Called with the temp path and the destination. */
+  /** Renames the temp file over the destination. Called with the temp path and the destination, as for `open`. */
   rename(from: string, to: string): Promise<void>;
 }
 
@@ -69,21 +83,6 @@ const defaultFsOps: WriterFsOps = {
   open: (path, flags, mode) => fsp.open(path, flags, mode),
   rename: (from, to) => fsp.rename(from, to),
 };
-
-/** Matches the temp files this module creates: `.<basename>.emissary-<pid>-<hex>.tmp`. */
-const TEMP_RE = /^\..*\.emissary-\d+-[0-9a-f]{12}\.tmp$/s;
-
-/** Longest basename part kept in a temp name, in bytes, so the name stays under NAME_MAX (255). */
-const MAX_BASE_BYTES = 200;
-
-/** Temp files of writes in progress in this process: {@link cleanStaleTempFiles} leaves them alone. */
-const inFlight = new Set<string>();
-
-function tempPathFor(dest: string): string {
-  let base = basename(dest);
-  while (Buffer.byteLength(base) > MAX_BASE_BYTES) base = base.slice(0, -1);
-  return join(dirname(dest), `.${base}.emissary-${process.pid}-${randomBytes(6).toString("hex")}.tmp`);
-}
 
 function errnoOf(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;
@@ -102,27 +101,49 @@ interface Existing {
   gid: number;
 }
 
+/** What a non-regular, non-directory file at the destination is, for the refusal. */
+function specialKind(st: Stats): string | undefined {
+  if (st.isFIFO()) return "a FIFO (named pipe)";
+  if (st.isSocket()) return "a socket";
+  if (st.isCharacterDevice()) return "a character device";
+  if (st.isBlockDevice()) return "a block device";
+  return undefined;
+}
+
 /**
- * Compares the destination with the request. Returns the first difference (undefined if
- * identical) and the owner of the regular file currently there, if any.
+ * Compares the destination (`name` in the opened directory `d`) with the request. Returns the
+ * first difference (undefined if identical) and the owner of the regular file currently there.
+ * @throws {@link WriteError} when a FIFO, socket or device is there: it is never replaced.
  */
-async function diff(req: WriteRequest, content: Buffer, mode: number): Promise<{ reason?: WriteReason; existing?: Existing }> {
-  let st;
+async function diff(req: WriteRequest, d: OpenedDir, name: string, content: Buffer, mode: number): Promise<{ reason?: WriteReason; existing?: Existing }> {
+  let st: Stats;
   try {
-    st = await fsp.lstat(req.path);
+    st = await fsp.lstat(d.entry(name));
   } catch {
     // ENOENT, or ENOTDIR and friends: let the write attempt produce the real error.
     return { reason: "created" };
   }
   if (st.isSymbolicLink()) return { reason: "symlink" };
-  if (!st.isFile()) return { reason: "content" }; // a directory or device: the rename will report why it cannot
+  const special = specialKind(st);
+  if (special) {
+    // rename() would silently replace it with a regular file holding the secret; whoever put a
+    // pipe or a device there expects something else to happen. Leave it alone, and say so.
+    throw new WriteError(`cannot write ${req.path}: it is ${special}, not a regular file; refusing to replace it (remove it, or point dest elsewhere)`, req.path);
+  }
+  if (!st.isFile()) return { reason: "content" }; // a directory: the rename reports why it cannot
   const existing = { uid: st.uid, gid: st.gid };
   if (st.size !== content.length) return { reason: "content", existing };
   let onDisk: Buffer;
+  let fh: fsp.FileHandle | undefined;
   try {
-    onDisk = await fsp.readFile(req.path);
+    fh = await fsp.open(d.entry(name), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    const now = await fh.stat();
+    if (!now.isFile() || now.ino !== st.ino || now.dev !== st.dev) return { reason: "content", existing }; // replaced meanwhile
+    onDisk = await fh.readFile();
   } catch {
     return { reason: "content", existing }; // unreadable: rewrite it
+  } finally {
+    await fh?.close().catch(() => undefined);
   }
   if (!onDisk.equals(content)) return { reason: "content", existing };
   if ((st.mode & 0o7777) !== mode) return { reason: "mode", existing };
@@ -131,66 +152,58 @@ async function diff(req: WriteRequest, content: Buffer, mode: number): Promise<{
   return { existing };
 }
 
-/** Creates missing parents, each 0755 whatever the umask. */
-async function ensureParent(dir: string): Promise<void> {
-  const first = await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
-  if (first === undefined) return;
-  // mkdir's mode is filtered by the umask; chmod every directory we created, top-down.
-  const created: string[] = [];
-  for (let d = dir; ; d = dirname(d)) {
-    created.push(d);
-    if (d === first || dirname(d) === d) break;
-  }
-  for (const d of created.reverse()) await fsp.chmod(d, 0o755);
-}
-
-async function fsyncDir(dir: string, logger?: Logger): Promise<void> {
-  let fh: fsp.FileHandle | undefined;
+async function fsyncDir(d: OpenedDir, logger?: Logger): Promise<void> {
   try {
-    fh = await fsp.open(dir, constants.O_RDONLY);
-    await fh.sync();
+    await d.sync();
   } catch (err) {
     // The rename has happened: the new file is in place. Some file systems refuse to fsync a
-    // directory (EINVAL); failing the write now would wrongly claim the old file is still there.
-    logger?.debug({ dir, errno: errnoOf(err) }, "could not fsync directory after rename");
-  } finally {
-    await fh?.close().catch(() => undefined);
+    // directory (EINVAL), and a directory opened O_PATH cannot be; failing the write now would
+    // wrongly claim the old file is still there.
+    logger?.debug({ dir: d.path, errno: errnoOf(err) }, "could not fsync directory after rename");
   }
 }
 
 /**
- * Applies the final mode and owner to the new file. Ids the request leaves out are carried over
+ * Applies the final owner, then the final mode, to the new file — in that order: a chown clears
+ * setuid/setgid bits, and the file must not carry its final (possibly group- or world-readable)
+ * mode while it still has the old owner and group. Ids the request leaves out are carried over
  * from the file being replaced — "not given" means "not changed", and a rename would otherwise
  * hand the file to emissary's own user. That carry-over is best effort: a non-root emissary
  * cannot give a file away, and it did not ask to.
  */
-async function applyModeOwner(fh: fsp.FileHandle, req: WriteRequest, mode: number, existing?: Existing): Promise<void> {
-  await fh.chmod(mode);
+async function applyOwnerMode(fh: fsp.FileHandle, req: WriteRequest, mode: number, existing?: Existing): Promise<void> {
   const cur = await fh.stat();
   const uid = req.uid ?? existing?.uid;
   const gid = req.gid ?? existing?.gid;
-  if ((uid === undefined || uid === cur.uid) && (gid === undefined || gid === cur.gid)) return;
-  try {
-    await fh.chown(uid ?? -1, gid ?? -1);
-  } catch (err) {
-    if (req.uid === undefined && req.gid === undefined) return;
-    if (uid === req.uid && gid === req.gid) throw err;
-    await fh.chown(req.uid ?? -1, req.gid ?? -1);
+  if ((uid !== undefined && uid !== cur.uid) || (gid !== undefined && gid !== cur.gid)) {
+    try {
+      await fh.chown(uid ?? -1, gid ?? -1);
+    } catch (err) {
+      if (req.uid !== undefined || req.gid !== undefined) {
+        if (uid === req.uid && gid === req.gid) throw err;
+        await fh.chown(req.uid ?? -1, req.gid ?? -1);
+      }
+    }
   }
+  await fh.chmod(mode);
 }
 
 /**
  * Rewrites the destination in place, for bind-mounted files that cannot be renamed over.
- * The final mode and owner are applied before the file is emptied and the secret written: the
- * file being replaced may be world-readable, and the new content must never be.
+ * The final owner and mode are applied before the file is emptied and the secret written: the
+ * file being replaced may be world-readable, and the new content must never be. Only a regular
+ * file with a single link is rewritten: through a hard link the secret would land in another file.
  */
-async function writeInPlace(req: WriteRequest, content: Buffer, mode: number, ops: WriterFsOps): Promise<void> {
+async function writeInPlace(req: WriteRequest, d: OpenedDir, name: string, content: Buffer, mode: number, ops: WriterFsOps): Promise<void> {
   let fh: fsp.FileHandle | undefined;
   let step = "open (in place)";
   try {
-    fh = await ops.open(req.path, constants.O_WRONLY | constants.O_NOFOLLOW, 0o600);
-    step = "chmod/chown (in place)";
-    await applyModeOwner(fh, req, mode);
+    fh = await ops.open(d.entry(name), constants.O_WRONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
+    const st = await fh.stat();
+    if (!st.isFile()) throw new WriteError(`cannot write ${req.path} in place: it is ${specialKind(st) ?? "not a regular file"}; refusing to write into it`, req.path);
+    if (st.nlink > 1) throw new WriteError(`cannot write ${req.path} in place: it has ${st.nlink} hard links, and the secret would land in every one of them`, req.path);
+    step = "chown/chmod (in place)";
+    await applyOwnerMode(fh, req, mode);
     step = "truncate (in place)";
     await fh.truncate(0);
     step = "write (in place)";
@@ -202,11 +215,15 @@ async function writeInPlace(req: WriteRequest, content: Buffer, mode: number, op
     fh = undefined;
     await h.close();
   } catch (err) {
+    if (err instanceof WriteError) throw err;
     throw writeError(req.path, step, err);
   } finally {
     await fh?.close().catch(() => undefined);
   }
 }
+
+/** Destinations already warned about for a world-writable mode (once per destination and mode). */
+const warnedModes = new Set<string>();
 
 /**
  * Makes `req.path` hold exactly `req.content` with `req.mode` (and owner, when given), atomically.
@@ -215,24 +232,55 @@ async function writeInPlace(req: WriteRequest, content: Buffer, mode: number, op
  * file is removed, the old destination is untouched, and a {@link WriteError} naming the path and
  * errno is thrown. When rename fails with EBUSY or EXDEV (a bind-mounted destination) the file is
  * rewritten in place, a warning is logged, and the result says `inPlace: true`.
+ *
+ * @throws {@link WriteError} also when the mode carries a setuid, setgid or sticky bit, when the
+ *   path crosses a symlink owned by another user, and when a FIFO, socket or device is at the
+ *   destination.
  */
 export async function writeAtomic(req: WriteRequest): Promise<WriteResult> {
   const content = typeof req.content === "string" ? Buffer.from(req.content, "utf8") : req.content;
-  const mode = req.mode & 0o7777;
-  const ops: WriterFsOps = { ...defaultFsOps, ...req.fsOps };
-
-  const { reason, existing } = await diff(req, content, mode);
-  if (reason === undefined) return { changed: false, inPlace: false };
-
-  const dir = dirname(req.path);
-  try {
-    await ensureParent(dir);
-  } catch (err) {
-    throw writeError(req.path, "creating parent directory", err);
+  if (req.mode & SPECIAL_MODE_BITS) {
+    throw new WriteError(`cannot write ${req.path}: mode ${formatMode(req.mode)} carries a setuid, setgid or sticky bit, which emissary does not set`, req.path);
   }
+  const mode = req.mode & 0o777;
+  if (mode & 0o002 && req.logger && !warnedModes.has(`${req.path}\0${mode}`)) {
+    warnedModes.add(`${req.path}\0${mode}`);
+    req.logger.warn({ dest: req.path, mode: formatMode(mode) }, `mode ${formatMode(mode)} lets every user on the machine change ${req.path}`);
+  }
+  const ops: WriterFsOps = { ...defaultFsOps, ...req.fsOps };
+  const path = resolve(req.path);
+  const name = basename(path);
 
-  const tmp = tempPathFor(req.path);
-  inFlight.add(tmp);
+  let d: OpenedDir;
+  try {
+    d = await openDestDir(dirname(path), { create: true, forPath: req.path, ...(req.logger ? { logger: req.logger } : {}), ...(req.noProc ? { noProc: true } : {}) });
+  } catch (err) {
+    if (err instanceof WriteError) throw err;
+    throw writeError(req.path, "opening or creating the parent directory", err);
+  }
+  try {
+    const { reason, existing } = await diff(req, d, name, content, mode);
+    if (reason === undefined) return { changed: false, inPlace: false };
+    return await replace(req, d, name, content, mode, ops, reason, existing);
+  } finally {
+    await d.close();
+  }
+}
+
+/** The temp file + rename part of {@link writeAtomic}, inside the opened directory `d`. */
+async function replace(
+  req: WriteRequest,
+  d: OpenedDir,
+  name: string,
+  content: Buffer,
+  mode: number,
+  ops: WriterFsOps,
+  reason: WriteReason,
+  existing: Existing | undefined,
+): Promise<WriteResult> {
+  const tmpName = tempNameFor(name);
+  const tmp = d.entry(tmpName);
+  inFlight.add(tmpName);
   let fh: fsp.FileHandle | undefined;
   let created = false;
   let step = "create temp file";
@@ -247,15 +295,15 @@ export async function writeAtomic(req: WriteRequest): Promise<WriteResult> {
     await fh.writeFile(content);
     step = "fsync";
     await fh.sync();
-    step = "chmod/chown";
-    await applyModeOwner(fh, req, mode, existing);
+    step = "chown/chmod";
+    await applyOwnerMode(fh, req, mode, existing);
     step = "close";
     const h = fh;
     fh = undefined;
     await h.close();
     step = "rename";
     try {
-      await ops.rename(tmp, req.path);
+      await ops.rename(tmp, d.entry(name));
     } catch (err) {
       const errno = errnoOf(err);
       if (errno !== "EBUSY" && errno !== "EXDEV") throw err;
@@ -263,12 +311,13 @@ export async function writeAtomic(req: WriteRequest): Promise<WriteResult> {
         { dest: req.path, errno },
         `cannot rename over ${req.path} (${errno}: a bind-mounted file?); rewriting it in place, which is not atomic`,
       );
-      await writeInPlace(req, content, mode, ops);
+      await writeInPlace(req, d, name, content, mode, ops);
       await fsp.unlink(tmp).catch(() => undefined);
+      created = false;
       return { changed: true, inPlace: true, reason };
     }
     created = false; // the temp file is now the destination
-    await fsyncDir(dir, req.logger);
+    await fsyncDir(d, req.logger);
     return { changed: true, inPlace: false, reason };
   } catch (err) {
     await fh?.close().catch(() => undefined);
@@ -276,102 +325,6 @@ export async function writeAtomic(req: WriteRequest): Promise<WriteResult> {
     if (err instanceof WriteError) throw err;
     throw writeError(req.path, step, err);
   } finally {
-    inFlight.delete(tmp);
+    inFlight.delete(tmpName);
   }
-}
-
-/**
- * Removes temp files a previous run left behind in `dir` (after a crash or SIGKILL mid-write).
- * Only names this module creates (`.<name>.emissary-<pid>-<hex>.tmp`) and only regular files are
- * removed; temp files of writes in progress in this process are left alone. A missing directory
- * counts as clean.
- * @returns how many files were removed.
- */
-export async function cleanStaleTempFiles(dir: string, logger?: Logger): Promise<number> {
-  let names: string[];
-  try {
-    names = await fsp.readdir(dir);
-  } catch (err) {
-    const errno = errnoOf(err);
-    if (errno === "ENOENT" || errno === "ENOTDIR") return 0;
-    logger?.warn({ dir, errno }, "cannot list directory to remove stale temp files");
-    return 0;
-  }
-  let removed = 0;
-  for (const name of names) {
-    if (!TEMP_RE.test(name)) continue;
-    const p = join(dir, name);
-    if (inFlight.has(p)) continue;
-    try {
-      const st = await fsp.lstat(p);
-      if (!st.isFile()) continue;
-      await fsp.unlink(p);
-      removed++;
-      logger?.info({ file: p }, "removed stale temp file");
-    } catch (err) {
-      if (errnoOf(err) !== "ENOENT") logger?.warn({ file: p, errno: errnoOf(err) }, "cannot remove stale temp file");
-    }
-  }
-  return removed;
-}
-
-/** Where {@link resolveOwner} looks names up. */
-export interface OwnerDatabase {
-  /** @defaultValue "/etc/passwd" */
-  passwdFile?: string;
-  /** @defaultValue "/etc/group" */
-  groupFile?: string;
-}
-
-function parseId(value: string | number, what: "owner" | "group"): number | undefined {
-  if (typeof value === "number") {
-    if (!Number.isInteger(value) || value < 0 || value > 0xfffffffe) {
-      throw new ConfigError(`${what} ${value} is not a valid ${what === "owner" ? "uid" : "gid"}`, { field: what });
-    }
-    return value;
-  }
-  const s = value.trim();
-  if (s === "") throw new ConfigError(`${what} is empty`, { field: what });
-  if (/^\d+$/.test(s)) return parseId(Number(s), what);
-  return undefined;
-}
-
-async function lookup(file: string, name: string, what: "owner" | "group"): Promise<number> {
-  let text: string;
-  try {
-    text = await fsp.readFile(file, "utf8");
-  } catch (err) {
-    throw new ConfigError(`cannot look up ${what} "${name}": cannot read ${file} (${errnoOf(err) ?? "error"})`, { field: what });
-  }
-  // passwd: name:x:uid:gid:gecos:home:shell — group: name:x:gid:members. The id is field 3 in both.
-  for (const line of text.split("\n")) {
-    if (line.startsWith("#")) continue;
-    const fields = line.split(":");
-    if (fields[0] === name && fields[2] !== undefined && /^\d+$/.test(fields[2])) return Number(fields[2]);
-  }
-  const kind = what === "owner" ? "user" : "group";
-  throw new ConfigError(`unknown ${kind} "${name}" (not found in ${file})`, { field: what });
-}
-
-/**
- * Turns a template's `owner` / `group` into numeric ids. Numbers and numeric strings are ids;
- * names are looked up in /etc/passwd and /etc/group (Node has no getpwnam). An absent value stays
- * absent: the writer then neither changes nor compares that id.
- * @throws ConfigError naming the user or group when it is unknown or invalid.
- */
-export async function resolveOwner(
-  owner?: string | number,
-  group?: string | number,
-  db: OwnerDatabase = {},
-): Promise<{ uid?: number; gid?: number }> {
-  const out: { uid?: number; gid?: number } = {};
-  if (owner !== undefined && owner !== null) {
-    const id = parseId(owner, "owner");
-    out.uid = id ?? (await lookup(db.passwdFile ?? "/etc/passwd", String(owner).trim(), "owner"));
-  }
-  if (group !== undefined && group !== null) {
-    const id = parseId(group, "group");
-    out.gid = id ?? (await lookup(db.groupFile ?? "/etc/group", String(group).trim(), "group"));
-  }
-  return out;
 }

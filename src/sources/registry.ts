@@ -1,8 +1,9 @@
 import { pathToFileURL } from "node:url";
 import type { Logger } from "pino";
-import type { Backend, BackendFactory } from "../api/backend.js";
+import type { Backend, BackendFactory, StateAccess } from "../api/backend.js";
 import type { BackendSettings } from "../config/resolve.js";
 import { ConfigError } from "../api/errors.js";
+import { warnWritableByOthers, type TrustedFile } from "../config/permissions.js";
 import { safeError } from "../api/log.js";
 
 type BuiltinLoader = () => Promise<{ default: BackendFactory }>;
@@ -28,6 +29,8 @@ export interface RegistryOptions {
   readonly custom?: readonly (Backend | BackendFactory)[];
   /** Absolute paths of `--backend-module` files. */
   readonly modules?: readonly string[];
+  /** The state directory's entries of one backend (by its name; `custom` before a custom one has a name). */
+  readonly state?: (backend: string) => StateAccess;
 }
 
 /**
@@ -47,6 +50,7 @@ export class BackendRegistry {
 
   /** Loads custom backends and modules, and builds every backend that has a config section (to validate it). */
   async init(): Promise<void> {
+    await this.#warnPermissions();
     for (const item of this.#opts.custom ?? []) this.#add(await this.#build(item, "custom backend"));
     for (const path of this.#opts.modules ?? []) {
       let mod: Record<string, unknown>;
@@ -68,6 +72,21 @@ export class BackendRegistry {
       }
       await this.get(name);
     }
+  }
+
+  /**
+   * Warns when others can write the config file or a backend module (or the directory holding
+   * it): both decide what emissary runs, usually as root. Checked before any module is loaded.
+   */
+  async #warnPermissions(): Promise<void> {
+    const files: TrustedFile[] = [];
+    if (this.#opts.configFile) {
+      files.push({ path: this.#opts.configFile, what: "the config file", risk: "chooses the backends, modules and templates emissary uses" });
+    }
+    for (const path of this.#opts.modules ?? []) {
+      files.push({ path, what: "a backend module", risk: "runs code inside emissary, as its user" });
+    }
+    await warnWritableByOthers(files, this.#opts.logger);
   }
 
   /** Canonical name for a name or alias, or undefined when unknown. */
@@ -149,6 +168,7 @@ export class BackendRegistry {
           env: this.#opts.env,
           logger: this.#opts.logger.child({ backend: name ?? "custom" }),
           ...(this.#opts.configFile ? { configFile: this.#opts.configFile } : {}),
+          ...(this.#opts.state ? { state: this.#opts.state(name ?? "custom") } : {}),
         });
       } catch (err) {
         if (err instanceof ConfigError) throw err;

@@ -1,16 +1,14 @@
 import type { Logger } from "pino";
-import { refKey, type Backend, type Secret, type SecretRef } from "../api/backend.js";
-import { formatDuration } from "../api/duration.js";
+import { refKey, type Backend, type FetchContext, type Secret, type SecretRef, type StateAccess } from "../api/backend.js";
 import { classifyError, TransientError, type ErrorClass } from "../api/errors.js";
-import { backoff, jitter, type Random } from "./jitter.js";
+import { isSecret, withDeadline } from "./deadline.js";
+import { jitter, type Random } from "./jitter.js";
 import { safeError } from "../api/log.js";
-import { INTENTIONALLY_EMPTY } from "../api/refs.js";
+import { afterError, afterSuccess, type FetchTiming, type NextFetchReason } from "./timing.js";
 import type { SecretStore } from "./store.js";
 
-/** Backoff base for transient errors. */
-export const BACKOFF_BASE_MS = 1_000;
-/** Backoff cap; also the retry interval for permission/authentication errors. */
-export const BACKOFF_CAP_MS = 5 * 60_000;
+export { BACKOFF_BASE_MS, BACKOFF_CAP_MS, LEASE_FRACTION, type FetchTiming, type NextFetchReason } from "./timing.js";
+
 /** Refresh interval when neither template, config nor backend names one. */
 export const DEFAULT_REFRESH_MS = 5 * 60_000;
 /**
@@ -19,8 +17,6 @@ export const DEFAULT_REFRESH_MS = 5 * 60_000;
  * freeze its references forever. The built-in backends time out long before.
  */
 export const FETCH_DEADLINE_MS = 2 * 60_000;
-/** Leased secrets are re-fetched at this fraction of their TTL. */
-export const LEASE_FRACTION = 0.9;
 
 /** Outcome of one fetch, reported to the runner and to observers. */
 export interface FetchOutcome {
@@ -34,6 +30,17 @@ export interface FetchOutcome {
   readonly error?: Error;
 }
 
+/** Options of {@link Scheduler.refresh}. */
+export interface ForceOptions {
+  /** Also re-read leased secrets and re-issue certificates ({@link FetchContext.reissue}). */
+  readonly reissue?: boolean;
+}
+
+/** How a batch is fetched: as scheduled, or forced by an operator (with or without re-issue). */
+type Mode = "normal" | "fresh" | "reissue";
+const MODES: readonly Mode[] = ["normal", "fresh", "reissue"];
+type Waiter = (o: FetchOutcome) => void;
+
 /** Options for {@link Scheduler}. */
 export interface SchedulerOptions {
   readonly store: SecretStore;
@@ -46,6 +53,10 @@ export interface SchedulerOptions {
   readonly random?: Random;
   /** See {@link FETCH_DEADLINE_MS}. @defaultValue 120000 */
   readonly fetchDeadlineMs?: number;
+  /** The state directory's reference entries, handed to every fetch. */
+  readonly state?: StateAccess;
+  /** False (`render`): backends must not issue anything. @defaultValue true */
+  readonly issue?: boolean;
 }
 
 interface Entry {
@@ -66,6 +77,14 @@ interface Entry {
   /** Resolved at least once in this loop (the first refresh is spread over the interval). */
   resolvedOnce?: boolean;
   released: boolean;
+  /** An operator asked for a forced fetch that has not started yet. */
+  force?: "fresh" | "reissue";
+  /** Callers of refresh() waiting for the forced fetch that has not started yet. */
+  waiters: Waiter[];
+  /** Callers of refresh() waiting for the fetch in flight. */
+  inflight?: Waiter[];
+  nextAt?: number;
+  reason?: NextFetchReason;
 }
 
 /**
@@ -112,11 +131,11 @@ export class Scheduler {
       existing.label = label;
       if (existing.refreshMs !== refreshMs) {
         existing.refreshMs = refreshMs;
-        if (existing.lastClass === "ok" && !existing.inFlight) this.#schedule(existing, jitter(refreshMs, this.#random));
+        if (existing.lastClass === "ok" && !existing.inFlight) this.#schedule(existing, jitter(refreshMs, this.#random), "refresh");
       }
       return key;
     }
-    const entry: Entry = { key, ref, backend, label, refreshMs, inFlight: false, again: false, attempt: 0, abort: new AbortController(), released: false };
+    const entry: Entry = { key, ref, backend, label, refreshMs, inFlight: false, again: false, attempt: 0, abort: new AbortController(), released: false, waiters: [] };
     this.#entries.set(key, entry);
     if (backend.watch) {
       try {
@@ -128,9 +147,9 @@ export class Scheduler {
     if (this.#opts.store.get(key)) {
       entry.lastClass = "ok";
       entry.resolvedOnce = true;
-      this.#schedule(entry, jitter(refreshMs, this.#random));
+      this.#schedule(entry, jitter(refreshMs, this.#random), "refresh");
     } else {
-      this.#enqueue(entry);
+      this.#enqueue(entry, "first");
     }
     return key;
   }
@@ -143,7 +162,30 @@ export class Scheduler {
       e.again = true;
       return;
     }
-    this.#enqueue(e);
+    this.#enqueue(e, "change");
+  }
+
+  /**
+   * Fetches a reference now, ignoring its timer, with {@link FetchContext.fresh} (and `reissue`
+   * when asked). A fetch already in flight is followed by the forced one. Resolves with the
+   * outcome of the forced fetch; undefined when the key is not scheduled.
+   */
+  refresh(key: string, opts: ForceOptions = {}): Promise<FetchOutcome> | undefined {
+    const e = this.#entries.get(key);
+    if (!e || e.released || this.#stopped) return undefined;
+    e.force = opts.reissue || e.force === "reissue" ? "reissue" : "fresh";
+    const answer = new Promise<FetchOutcome>((resolve) => e.waiters.push(resolve));
+    if (e.inFlight) e.again = true;
+    else this.#enqueue(e, "operator");
+    return answer;
+  }
+
+  /** When `key` is fetched next and why; undefined when it is not scheduled. */
+  timing(key: string): FetchTiming | undefined {
+    const e = this.#entries.get(key);
+    if (!e) return undefined;
+    if (e.inFlight) return { fetching: true };
+    return { fetching: false, ...(e.nextAt !== undefined ? { nextAt: e.nextAt } : {}), ...(e.reason ? { reason: e.reason } : {}) };
   }
 
   /** Stops the loop of a reference no template uses anymore. */
@@ -154,6 +196,8 @@ export class Scheduler {
     this.#entries.delete(key);
     if (e.timer) clearTimeout(e.timer);
     e.abort.abort();
+    // Forced fetches that never started answer now; one in flight answers when it settles.
+    for (const w of e.waiters.splice(0)) w(this.#gone(e, 0));
     try {
       e.unwatch?.();
     } catch {
@@ -172,23 +216,27 @@ export class Scheduler {
     for (const key of [...this.#entries.keys()]) this.release(key);
   }
 
-  #schedule(e: Entry, delayMs: number): void {
+  #schedule(e: Entry, delayMs: number, reason: NextFetchReason): void {
     if (e.timer) clearTimeout(e.timer);
     if (this.#stopped || e.released) return;
     // Node timers overflow past 2^31-1 ms (~24.8 days); cap long refreshes.
     const delay = Math.min(Math.max(0, delayMs), 2 ** 31 - 1);
+    e.nextAt = Date.now() + Math.max(0, delayMs);
+    e.reason = reason;
     e.timer = setTimeout(() => {
       e.timer = undefined;
-      this.#enqueue(e);
+      this.#enqueue(e, reason);
     }, delay);
     e.timer.unref?.();
   }
 
-  #enqueue(e: Entry): void {
+  #enqueue(e: Entry, reason: NextFetchReason): void {
     if (e.timer) {
       clearTimeout(e.timer);
       e.timer = undefined;
     }
+    e.nextAt = Date.now();
+    e.reason = reason;
     let set = this.#due.get(e.backend);
     if (!set) this.#due.set(e.backend, (set = new Set()));
     set.add(e);
@@ -204,15 +252,35 @@ export class Scheduler {
     const due = [...this.#due.entries()];
     this.#due.clear();
     for (const [backend, set] of due) {
-      const entries = [...set].filter((e) => !e.released && !e.inFlight);
-      if (entries.length === 0) continue;
-      if (backend.fetchMany && entries.length > 1) void this.#fetchMany(backend, entries);
-      else for (const e of entries) void this.#fetchOne(e);
+      const entries: Entry[] = [];
+      for (const e of set) {
+        if (e.released) continue;
+        // Came due while its fetch was in flight: fetch again once that one settles.
+        if (e.inFlight) e.again = true;
+        else entries.push(e);
+      }
+      // Forced fetches go in calls of their own: the context's flags apply to a whole call.
+      for (const mode of MODES) {
+        const group = entries.filter((e) => (e.force ?? "normal") === mode);
+        if (group.length === 0) continue;
+        for (const e of group) {
+          e.inFlight = true;
+          e.inflight = e.waiters;
+          e.waiters = [];
+          delete e.force;
+        }
+        if (backend.fetchMany && group.length > 1) void this.#fetchMany(backend, group, mode);
+        else for (const e of group) void this.#fetchOne(e, mode);
+      }
     }
   }
 
-  async #fetchOne(e: Entry): Promise<void> {
-    e.inFlight = true;
+  /** The context flags of a mode. */
+  #flags(mode: Mode): { fresh?: true; reissue?: true } {
+    return mode === "normal" ? {} : mode === "fresh" ? { fresh: true } : { fresh: true, reissue: true };
+  }
+
+  async #fetchOne(e: Entry, mode: Mode): Promise<void> {
     const started = performance.now();
     const prev = this.#opts.store.get(e.key)?.secret;
     // One controller per fetch: the deadline aborts this fetch, not the reference's later ones.
@@ -221,8 +289,8 @@ export class Scheduler {
     e.abort.signal.addEventListener("abort", onAbort, { once: true });
     let result: Secret | Error;
     try {
-      const work = e.backend.fetch(e.ref, { signal: abort.signal, logger: this.#opts.logger, ...(prev ? { previous: prev } : {}) });
-      result = await this.#deadline(work, abort, `backend "${e.backend.name}"`);
+      const work = e.backend.fetch(e.ref, { ...this.#context(abort.signal), ...(prev ? { previous: prev } : {}), ...this.#flags(mode) });
+      result = await withDeadline(work, abort, `backend "${e.backend.name}"`, this.#opts.fetchDeadlineMs ?? FETCH_DEADLINE_MS);
       if (!isSecret(result)) result = new TypeError(`backend "${e.backend.name}" returned no { value: string }`);
     } catch (err) {
       result = err instanceof Error ? err : new Error(String(err));
@@ -232,25 +300,16 @@ export class Scheduler {
     this.#settle(e, result, performance.now() - started);
   }
 
-  /** Races `work` against the fetch deadline; when it passes, aborts `abort` and rejects with a TransientError. */
-  #deadline<T>(answer: Promise<T> | T, abort: AbortController, what: string): Promise<T> {
-    // A backend written in plain JS may answer synchronously: treat that as a settled promise.
-    const work = Promise.resolve(answer);
-    const ms = this.#opts.fetchDeadlineMs ?? FETCH_DEADLINE_MS;
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        abort.abort();
-        reject(new TransientError(`${what} gave no answer within ${formatDuration(ms)}; the fetch was abandoned`));
-      }, ms);
-      timer.unref?.();
-    });
-    work.catch(() => undefined); // a rejection after the deadline is not unhandled
-    return Promise.race([work, expired]).finally(() => clearTimeout(timer));
+  #context(signal: AbortSignal): Omit<FetchContext, "previous"> {
+    return {
+      signal,
+      logger: this.#opts.logger,
+      ...(this.#opts.state ? { state: this.#opts.state } : {}),
+      ...(this.#opts.issue === false ? { issue: false } : {}),
+    };
   }
 
-  async #fetchMany(backend: Backend, entries: Entry[]): Promise<void> {
-    for (const e of entries) e.inFlight = true;
+  async #fetchMany(backend: Backend, entries: Entry[], mode: Mode): Promise<void> {
     const started = performance.now();
     const previous = new Map<string, Secret>();
     for (const e of entries) {
@@ -262,8 +321,8 @@ export class Scheduler {
     for (const e of entries) e.abort.signal.addEventListener("abort", onAbort, { once: true });
     let results: Map<string, Secret | Error>;
     try {
-      const work = backend.fetchMany!(entries.map((e) => e.ref), { signal: abort.signal, logger: this.#opts.logger, previous });
-      results = await this.#deadline(work, abort, `backend "${backend.name}"`);
+      const work = backend.fetchMany!(entries.map((e) => e.ref), { ...this.#context(abort.signal), previous, ...this.#flags(mode) });
+      results = await withDeadline(work, abort, `backend "${backend.name}"`, this.#opts.fetchDeadlineMs ?? FETCH_DEADLINE_MS);
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
       results = new Map(entries.map((e) => [e.key, error]));
@@ -276,9 +335,29 @@ export class Scheduler {
     }
   }
 
+  /** The outcome handed to refresh() callers whose reference went away. */
+  #gone(e: Entry, durationMs: number): FetchOutcome {
+    return { key: e.key, ref: e.ref, outcome: "transient", changed: false, durationMs, error: new TransientError("emissary is stopping or no template uses the reference any more") };
+  }
+
   #settle(e: Entry, result: Secret | Error, durationMs: number): void {
     e.inFlight = false;
-    if (e.released || this.#stopped) return;
+    const waiters = e.inflight ?? [];
+    delete e.inflight;
+    if (e.released || this.#stopped) {
+      for (const w of waiters) w(this.#gone(e, durationMs));
+      return;
+    }
+    const outcome = this.#record(e, result, durationMs);
+    for (const w of waiters) w(outcome);
+    if (e.again) {
+      e.again = false;
+      this.#enqueue(e, e.force ? "operator" : "change");
+    }
+  }
+
+  /** Stores a result, schedules the next fetch, reports the outcome. */
+  #record(e: Entry, result: Secret | Error, durationMs: number): FetchOutcome {
     const log = this.#opts.logger;
     if (!(result instanceof Error)) {
       const changed = this.#opts.store.set(e.key, result);
@@ -287,54 +366,32 @@ export class Scheduler {
       e.resolvedOnce = true;
       e.lastClass = "ok";
       e.attempt = 0;
-      // A value that counts as "not yet set" (empty, intentionally-empty) is re-checked at the
-      // retry interval, as the original did, not at the much longer refresh interval.
-      const unset = isUnset(result.value);
-      let next = jitter(unset ? Math.min(this.#retryMs, e.refreshMs) : e.refreshMs, this.#random);
-      // The first refresh lands anywhere in a window one whole interval wide (0.5–1.5 × refresh):
-      // a fleet that boots within a minute would otherwise refresh in one burst every interval,
-      // forever; never sooner than half an interval, so no secret is fetched twice in quick succession.
-      if (firstResolve && !unset) next = Math.round(e.refreshMs * (0.5 + this.#random()));
-      if (result.ttlMs !== undefined && result.ttlMs > 0) next = Math.min(next, jitter(result.ttlMs * LEASE_FRACTION, this.#random, 0.05));
-      this.#schedule(e, next);
-      this.#opts.onFetch({ key: e.key, ref: e.ref, outcome: "ok", changed, durationMs });
-    } else {
-      const cls = classifyError(result);
-      const had = this.#opts.store.get(e.key) !== undefined;
-      const first = e.lastClass !== cls;
-      let delay: number;
-      if (cls === "not_found") {
-        delay = jitter(this.#retryMs, this.#random);
-        if (first) {
-          if (had) log.warn({ ref: e.label, reason: result.message }, "secret disappeared; keeping the last rendered files");
-          else log.info({ ref: e.label, reason: result.message, retryInMs: delay }, "waiting for secret to be set");
-        }
-        e.attempt = 0;
-      } else if (cls === "transient") {
-        delay = backoff(e.attempt++, BACKOFF_BASE_MS, BACKOFF_CAP_MS, this.#random);
-        const after = (result as { retryAfterMs?: unknown }).retryAfterMs;
-        if (typeof after === "number" && after > delay) delay = Math.min(after, BACKOFF_CAP_MS);
-        log.warn({ ref: e.label, err: safeError(result), attempt: e.attempt, retryInMs: delay }, "fetching secret failed; backing off");
-      } else {
-        delay = jitter(BACKOFF_CAP_MS, this.#random);
-        log.error({ ref: e.label, err: safeError(result), retryInMs: delay }, "secret cannot be fetched (permission, authentication or bad reference); retrying at the cap");
+      const { delay, reason } = afterSuccess(result, { refreshMs: e.refreshMs, retryMs: this.#retryMs, firstResolve, random: this.#random });
+      this.#schedule(e, delay, reason);
+      const outcome: FetchOutcome = { key: e.key, ref: e.ref, outcome: "ok", changed, durationMs };
+      this.#opts.onFetch(outcome);
+      return outcome;
+    }
+    const cls = classifyError(result);
+    const had = this.#opts.store.get(e.key) !== undefined;
+    const first = e.lastClass !== cls;
+    const delay = afterError(cls, { attempt: e.attempt, retryMs: this.#retryMs, retryAfterMs: (result as { retryAfterMs?: unknown }).retryAfterMs, random: this.#random });
+    if (cls === "not_found") {
+      if (first) {
+        if (had) log.warn({ ref: e.label, reason: result.message }, "secret disappeared; keeping the last rendered files");
+        else log.info({ ref: e.label, reason: result.message, retryInMs: delay }, "waiting for secret to be set");
       }
-      e.lastClass = cls;
-      this.#schedule(e, delay);
-      this.#opts.onFetch({ key: e.key, ref: e.ref, outcome: cls, changed: false, durationMs, error: result });
+      e.attempt = 0;
+    } else if (cls === "transient") {
+      e.attempt++;
+      log.warn({ ref: e.label, err: safeError(result), attempt: e.attempt, retryInMs: delay }, "fetching secret failed; backing off");
+    } else {
+      log.error({ ref: e.label, err: safeError(result), retryInMs: delay }, "secret cannot be fetched (permission, authentication or bad reference); retrying at the cap");
     }
-    if (e.again) {
-      e.again = false;
-      this.#enqueue(e);
-    }
+    e.lastClass = cls;
+    this.#schedule(e, delay, cls === "not_found" ? "retry" : "backoff");
+    const outcome: FetchOutcome = { key: e.key, ref: e.ref, outcome: cls, changed: false, durationMs, error: result };
+    this.#opts.onFetch(outcome);
+    return outcome;
   }
-}
-
-function isUnset(value: string): boolean {
-  const t = value.trim();
-  return t === "" || t === INTENTIONALLY_EMPTY;
-}
-
-function isSecret(v: unknown): v is Secret {
-  return typeof v === "object" && v !== null && !(v instanceof Error) && typeof (v as Secret).value === "string";
 }

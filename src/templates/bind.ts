@@ -25,7 +25,12 @@ export async function bindTemplate(f: TemplateFile, ctx: BindContext): Promise<T
     const template = parseTemplate(f.source, {
       file: f.file,
       cwd: ctx.cwd,
-      defaults: { mode: ctx.config.defaults.mode, commandTimeoutMs: ctx.config.defaults.commandTimeoutMs },
+      defaults: {
+        mode: ctx.config.defaults.mode,
+        commandTimeoutMs: ctx.config.defaults.commandTimeoutMs,
+        splayMs: ctx.config.defaults.splayMs,
+        minIntervalMs: ctx.config.defaults.minIntervalMs,
+      },
     });
     const bindings: Binding[] = [];
     const backends = new Map<string, Backend>();

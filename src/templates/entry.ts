@@ -46,6 +46,10 @@ export interface TemplateEntry {
   lastRenderAt?: number;
   lastWriteAt?: number;
   lastCommand?: LastCommand;
+  /** Keyed hashes of the values the destination last matched (see changes.ts); never values. */
+  fingerprints?: ReadonlyMap<string, string>;
+  /** Secret names that changed at the last write. */
+  lastChanged?: readonly string[];
   hasRendered: boolean;
   dirty: boolean;
   /** A write failed in `once` mode or the template is invalid: it will not succeed without a change. */

@@ -7,9 +7,11 @@ import { isAlias, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, t
 import { TemplateError } from "../api/errors.js";
 import { parseMode } from "../config/mode.js";
 import { parseDuration } from "../api/duration.js";
-import { parseRef, RefSyntaxError, type RefSpec } from "../api/refs.js";
+import type { RefSpec } from "../api/refs.js";
 import { splitCommand } from "../output/split-command.js";
+import { parseSecrets } from "./secret-spec.js";
 import { excerpt, type SourceFile } from "./source.js";
+import { scalarString, shownValue, sourceOf, type At } from "./yaml-node.js";
 
 /** Output escaping applied to every `{{name}}` (never to `{{{name}}}` or `{{&name}}`). */
 export type EscapeMode = "none" | "json" | "html";
@@ -35,6 +37,8 @@ export interface FrontMatter {
   wait?: WaitSpec;
   escape?: EscapeMode;
   refreshMs?: number;
+  splayMs?: number;
+  minIntervalMs?: number;
   secrets: Map<string, RefSpec>;
   /** Offset in the file of each secret's declaration (its key). */
   secretOffsets: Map<string, number>;
@@ -64,11 +68,12 @@ export const FRONT_MATTER_KEYS = [
   "wait",
   "escape",
   "refresh",
+  "splay",
+  "min_interval",
   "secrets",
 ] as const;
 
-/** Names a template may declare under `secrets:`. */
-export const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+export { SECRET_NAME } from "./secret-spec.js";
 
 const ESCAPES: readonly EscapeMode[] = ["none", "json", "html"];
 const DELIMITER = /^---[ \t]*\r?$/;
@@ -153,6 +158,10 @@ export function parseFrontMatter(src: SourceFile, split: SplitFile): FrontMatter
         else fm.commandTimeoutMs = ms;
         break;
       }
+      case "splay":
+      case "min_interval":
+        fm[key === "splay" ? "splayMs" : "minIntervalMs"] = duration(src, value, valuePos, key); // 0s = off
+        break;
       case "wait":
         fm.wait = parseWait(src, value, valuePos, at);
         break;
@@ -181,22 +190,8 @@ function keyOf(src: SourceFile, pair: Pair, base: number): string {
   return src.fail("keys must be plain names", base + ((k as Node | null)?.range?.[0] ?? 0), FM_FIELD);
 }
 
-/** The scalar as written (yaml keeps it as `source`), for modes and durations. */
-function sourceOf(node: Node | null): string | undefined {
-  if (!isScalar(node)) return undefined;
-  if (typeof node.source === "string") return node.source;
-  return typeof node.value === "string" || typeof node.value === "number" ? String(node.value) : undefined;
-}
 
-function scalarString(node: Node | null): string | undefined {
-  return isScalar(node) && typeof node.value === "string" ? node.value : undefined;
-}
 
-function shownValue(node: Node | null): string {
-  if (node === null || (isScalar(node) && node.value === null)) return "nothing";
-  if (!isScalar(node)) return isSeq(node) ? "a list" : "a mapping";
-  return `"${excerpt(sourceOf(node) ?? String(node.value), 30)}"`;
-}
 
 /** Runs `fn`, re-throwing an unlocated TemplateError (from parseMode) at `offset`. */
 function relocate<T>(src: SourceFile, offset: number, field: string, fn: () => T): T {
@@ -228,9 +223,6 @@ function parseOwner(src: SourceFile, node: Node | null, offset: number, field: s
   // A quoted "1000" is an id, as it would be on a command line.
   return /^\d+$/.test(v) && Number(v) <= 0xfffffffe ? Number(v) : v;
 }
-
-/** Maps a YAML node to its offset in the file, or `fallback` when it has none. */
-type At = (node: Node | null | undefined, fallback: number) => number;
 
 function parseCommand(src: SourceFile, node: Node | null, offset: number, field: string, at: At): { command: string[]; commandText: string } {
   if (isScalar(node) && typeof node.value === "string") {
@@ -296,88 +288,4 @@ function durationText(src: SourceFile, text: string, offset: number, field: stri
 function checkWait(src: SourceFile, minMs: number, maxMs: number, offset: number): WaitSpec {
   if (maxMs < minMs) src.fail("max must not be shorter than min", offset, "wait");
   return { minMs, maxMs };
-}
-
-const REF_OPTION = /^[A-Za-z][A-Za-z0-9_-]*$/;
-
-function parseSecrets(
-  src: SourceFile,
-  node: Node | null,
-  offset: number,
-  at: At,
-  offsets: Map<string, number>,
-): Map<string, RefSpec> {
-  const out = new Map<string, RefSpec>();
-  if (node === null || (isScalar(node) && node.value === null)) return out;
-  if (!isMap(node)) src.fail(`must be a mapping of name: reference (got ${shownValue(node)})`, offset, "secrets");
-  for (const pair of node.items) {
-    const k = pair.key as Node | null;
-    const keyPos = at(k, offset);
-    const name = isScalar(k) ? String(k.value) : "";
-    if (!SECRET_NAME.test(name)) {
-      src.fail(`bad secret name "${excerpt(name)}": letters, digits, _ and -, not starting with a digit or -`, keyPos, "secrets");
-    }
-    const field = `secrets.${name}`;
-    const value = pair.value as Node | null;
-    const valuePos = at(value, keyPos);
-    out.set(name, parseSecret(src, value, valuePos, field, at));
-    offsets.set(name, keyPos);
-  }
-  return out;
-}
-
-function parseSecret(
-  src: SourceFile,
-  node: Node | null,
-  offset: number,
-  field: string,
-  at: At,
-): RefSpec {
-  const toRef = (text: string, pos: number, f: string, extra: Parameters<typeof parseRef>[1] = {}): RefSpec => {
-    try {
-      return parseRef(text, extra);
-    } catch (err) {
-      if (err instanceof RefSyntaxError) src.fail(err.reason, pos, f, err);
-      throw err;
-    }
-  };
-  if (isScalar(node) && typeof node.value === "string") return toRef(node.value, offset, field);
-  if (!isMap(node)) {
-    return src.fail(`must be a reference BACKEND:ID[#FIELD] or a mapping with ref: (got ${shownValue(node)})`, offset, field);
-  }
-  let ref: { text: string; pos: number } | undefined;
-  let trim: boolean | undefined;
-  let dflt: string | undefined;
-  const options: Record<string, string | number | boolean> = {};
-  for (const pair of node.items) {
-    const k = pair.key as Node | null;
-    const key = isScalar(k) ? String(k.value) : "";
-    const v = pair.value as Node | null;
-    const pos = at(v, at(k, offset));
-    const sub = `${field}.${excerpt(key)}`;
-    if (isAlias(v)) src.fail("YAML aliases (*name) are not supported in front matter", pos, sub);
-    if (key === "ref") {
-      if (!isScalar(v) || typeof v.value !== "string") src.fail(`must be a reference BACKEND:ID[#FIELD] (got ${shownValue(v)})`, pos, sub);
-      ref = { text: v.value, pos };
-    } else if (key === "trim") {
-      if (!isScalar(v) || typeof v.value !== "boolean") src.fail(`must be true or false (got ${shownValue(v)})`, pos, sub);
-      trim = v.value;
-    } else if (key === "default") {
-      // Never quote a default in an error: it may be a real value.
-      if (!isScalar(v) || v.value === null || typeof v.value === "object") src.fail('must be a string (write default: "" for empty)', pos, sub);
-      dflt = typeof v.value === "string" ? v.value : (sourceOf(v) ?? String(v.value));
-    } else {
-      if (!REF_OPTION.test(key)) src.fail(`bad option name "${excerpt(key)}"`, at(k, offset), field);
-      if (!isScalar(v) || v.value === null || !["string", "number", "boolean"].includes(typeof v.value)) {
-        src.fail(`must be a string, number or boolean (got ${shownValue(v)})`, pos, sub);
-      }
-      options[key] = v.value as string | number | boolean;
-    }
-  }
-  if (ref === undefined) src.fail("the long form needs ref: BACKEND:ID[#FIELD]", offset, field);
-  return toRef(ref.text, ref.pos, `${field}.ref`, {
-    options,
-    ...(trim !== undefined ? { trim } : {}),
-    ...(dflt !== undefined ? { default: dflt } : {}),
-  });
 }

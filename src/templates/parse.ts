@@ -21,10 +21,14 @@ export interface TemplateDefaults {
   mode: number;
   /** How long a command may run before SIGTERM. @defaultValue 30000 */
   commandTimeoutMs: number;
+  /** Random wait before each command run, up to this. @defaultValue 0 */
+  splayMs: number;
+  /** Shortest time between two starts of the command. @defaultValue 0 */
+  minIntervalMs: number;
 }
 
 /** The built-in {@link TemplateDefaults}. */
-export const DEFAULT_TEMPLATE_SETTINGS: Readonly<TemplateDefaults> = Object.freeze({ mode: 0o600, commandTimeoutMs: 30_000 });
+export const DEFAULT_TEMPLATE_SETTINGS: Readonly<TemplateDefaults> = Object.freeze({ mode: 0o600, commandTimeoutMs: 30_000, splayMs: 0, minIntervalMs: 0 });
 
 /** One parsed, validated template file. Immutable by convention; safe to share between passes. */
 export interface Template {
@@ -46,6 +50,10 @@ export interface Template {
   readonly commandText?: string;
   /** @defaultValue 30000 */
   readonly commandTimeoutMs: number;
+  /** `splay`: before each command run, wait a uniformly random 0–splayMs. @defaultValue 0 (config `defaults.splay`) */
+  readonly splayMs: number;
+  /** `min_interval`: start the command at most once per this; writes in between coalesce into one run. @defaultValue 0 */
+  readonly minIntervalMs: number;
   /** Quiescence: `wait: 2s` → min 2s, max 8s (4 × min, consul-template's rule). */
   readonly wait?: WaitSpec;
   /** Escaping of `{{name}}` output. @defaultValue "none" */
@@ -123,6 +131,8 @@ export function parseTemplate(source: string, opts: ParseTemplateOptions): Templ
     dest,
     mode: fm.mode ?? defaults.mode,
     commandTimeoutMs: fm.commandTimeoutMs ?? defaults.commandTimeoutMs,
+    splayMs: fm.splayMs ?? defaults.splayMs,
+    minIntervalMs: fm.minIntervalMs ?? defaults.minIntervalMs,
     escape: fm.escape ?? "none",
     secrets,
     used: body.used,

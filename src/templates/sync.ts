@@ -120,6 +120,8 @@ export class TemplateSync {
         entry.lastRenderAt = old.lastRenderAt;
         entry.lastWriteAt = old.lastWriteAt;
         if (old.lastCommand) entry.lastCommand = old.lastCommand;
+        if (old.fingerprints) entry.fingerprints = old.fingerprints;
+        if (old.lastChanged) entry.lastChanged = old.lastChanged;
       }
       if (entry.state === "invalid") {
         logger.error({ template: f.file, err: safeError(entry.error) }, "template is invalid; skipped (the other templates carry on)");

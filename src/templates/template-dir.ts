@@ -1,57 +1,10 @@
-import { constants, watch, type FSWatcher } from "node:fs";
-import { access, readdir, readFile, stat } from "node:fs/promises";
+import { watch, type FSWatcher } from "node:fs";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
+import { findWritableByOthers } from "../config/permissions.js";
 
-/** Who, besides emissary's own user and root, can write a template or the template directory. */
-export interface WritableByOthers {
-  /** The directory or template file. */
-  readonly path: string;
-  /** Its permission bits, as `0777`. */
-  readonly mode: string;
-  /** `everyone`, `group GID` or `owner UID`. */
-  readonly writableBy: string;
-}
-
-/**
- * Finds templates, and the template directory, that someone other than emissary's user (or
- * root) can write: a world-writable path, a group-writable one whose group is neither root's nor
- * emissary's, or one owned by another user — unless its file system is mounted read-only. Whoever can write a template chooses the commands
- * emissary runs as its user. Returns nothing where uids do not exist (Windows).
- */
-export async function findWritableByOthers(dir: string, files: readonly string[]): Promise<WritableByOthers[]> {
-  if (typeof process.getuid !== "function" || typeof process.getgid !== "function") return [];
-  const uid = process.getuid();
-  const gid = process.getgid();
-  const out: WritableByOthers[] = [];
-  for (const path of [dir, ...files]) {
-    let st;
-    try {
-      st = await stat(path);
-    } catch {
-      continue; // removed meanwhile: the next scan settles it
-    }
-    const bits = st.mode & 0o7777;
-    let writableBy: string | undefined;
-    if (bits & 0o002) writableBy = "everyone";
-    else if (bits & 0o020 && st.gid !== 0 && st.gid !== gid) writableBy = `group ${st.gid}`;
-    else if (st.uid !== 0 && st.uid !== uid) writableBy = `owner ${st.uid}`;
-    // A read-only mount (Kubernetes ConfigMap volumes are 0777 but mounted read-only) is safe.
-    if (writableBy && (await isReadOnlyMount(path))) continue;
-    if (writableBy) out.push({ path, mode: "0" + bits.toString(8).padStart(3, "0"), writableBy });
-  }
-  return out;
-}
-
-/** True when `path` is on a file system mounted read-only (nobody can write it, whatever its mode). */
-async function isReadOnlyMount(path: string): Promise<boolean> {
-  try {
-    await access(path, constants.W_OK);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EROFS";
-  }
-}
+export { findWritableByOthers, type WritableByOthers } from "../config/permissions.js";
 
 /**
  * Warns about {@link findWritableByOthers} findings, once per path until its permissions change,

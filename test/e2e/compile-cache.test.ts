@@ -18,7 +18,7 @@ function setup(): { base: string; templates: string; env: Record<string, string 
   const templates = join(base, "templates");
   mkdirSync(templates);
   writeFileSync(join(templates, "a.tpl"), `---\ndest: ${join(base, "out.conf")}\nsecrets:\n  s: "env:EMISSARY_CC_TEST"\n---\n{{s}}\n`);
-  return { base, templates, env: { TMPDIR: base, NODE_COMPILE_CACHE: undefined, NODE_DISABLE_COMPILE_CACHE: undefined } };
+  return { base, templates, env: { TMPDIR: base, EMISSARY_STATE_DIR: "", NODE_COMPILE_CACHE: undefined, NODE_DISABLE_COMPILE_CACHE: undefined } };
 }
 
 /** Every file below dir (the cache is a directory per Node version with one file per module). */
@@ -54,5 +54,21 @@ describe(`compile cache (node ${process.version}: ${hasCache ? "has one" : "has 
     expect(res.code, res.stderr).toBe(0);
     expect(filesUnder(dir)).toEqual([]);
     expect(lstatSync(dir).mode & 0o777).toBe(0o777);
+  });
+
+  it(hasCache ? "goes into <state dir>/compile-cache when the state directory exists and is private" : "is off with a state directory too", async () => {
+    const { base, templates, env } = setup();
+    const state = join(base, "state");
+    mkdirSync(state, { mode: 0o700 });
+    const res = await runEmissary(["check", "--templates", templates, "--state-dir", state], { env });
+    expect(res.code, res.stderr).toBe(0);
+    expect(readdirSync(base).sort()).toEqual(["state", "templates"]);
+    if (!hasCache) {
+      expect(readdirSync(state)).toEqual([]);
+      return;
+    }
+    expect(readdirSync(state)).toEqual(["compile-cache"]);
+    expect(lstatSync(join(state, "compile-cache")).mode & 0o777).toBe(0o700);
+    expect(filesUnder(join(state, "compile-cache")).length).toBeGreaterThan(0);
   });
 });

@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { appendFileSync } from "node:fs";
 import { join } from "node:path";
 import createVaultBackend, { type VaultBackend, type VaultBackendOptions } from "../../backends/vault.js";
-import { createLogger, silentLogger, extractValue, parseRef, safeError, type Logger, type Secret } from "../../src/index.js";
+import { createLogger, silentLogger, extractValue, parseRef, safeError, type Logger, type Secret, type StateAccess } from "../../src/index.js";
 
 /** A logger whose output is kept in memory. */
 export interface CapturedLog {
@@ -43,10 +43,10 @@ export function captureLog(): CapturedLog {
 /** Builds the backend against a fake (config.address defaults to the fake's URL). */
 export function vaultBackend(
   log: CapturedLog,
-  opts: { address?: string; config?: Record<string, unknown>; env?: Record<string, string | undefined> } & VaultBackendOptions = {},
+  opts: { address?: string; config?: Record<string, unknown>; env?: Record<string, string | undefined>; state?: StateAccess } & VaultBackendOptions = {},
 ): VaultBackend {
-  const { config = {}, env = {}, address, ...rest } = opts;
-  return createVaultBackend({ config: { ...(address ? { address } : {}), ...config }, env, logger: log.logger }, rest);
+  const { config = {}, env = {}, address, state, ...rest } = opts;
+  return createVaultBackend({ config: { ...(address ? { address } : {}), ...config }, env, logger: log.logger, ...(state ? { state } : {}) }, rest);
 }
 
 /** Fetches `vault:<id>` with the given long-form options. */

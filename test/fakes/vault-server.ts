@@ -39,6 +39,7 @@ import { appRoleLogin, awsLogin, generateSecretId, type FakeAppRole, type FakeAw
 import { certLogin, jwtLogin, type FakeCertRole, type FakeJwtRole } from "./vault-auth-jwt-cert.js";
 import { FakeVaultLeases } from "./vault-leases.js";
 import { FakePki, type FakePkiOptions } from "./vault-pki.js";
+import { kvMetadata } from "./vault-kv-metadata.js";
 import { capabilitiesSelf, INVALID_WRAPPING_TOKEN, WrapStore, wrapTtl } from "./vault-sys.js";
 import { defaultErrors, DENIED, errorReply, UNSUPPORTED, type Reply } from "./vault-util.js";
 
@@ -402,7 +403,7 @@ export class FakeVault extends FakeVaultLeases {
       if (!this.allowed(token, full, method === "GET" ? "read" : "update")) return DENIED;
       return pki.handle(method, full.slice(mount!.path.length), body, full);
     }
-    if (method === "GET") return this.read(token, full, query);
+    if (method === "GET") return kvMetadata(this, token, full) ?? this.read(token, full, query);
     return UNSUPPORTED;
   }
 }

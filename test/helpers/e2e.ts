@@ -27,6 +27,9 @@ function baseEnv(extra: Record<string, string | undefined> = {}): NodeJS.Process
     env[k] = v;
   }
   env.AWS_EC2_METADATA_DISABLED = "true";
+  // No kept certificates or leases shared between tests, and never /var/lib/emissary: a test that
+  // wants a state directory passes its own EMISSARY_STATE_DIR.
+  env.EMISSARY_STATE_DIR = "";
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete env[k];
     else env[k] = v;

@@ -68,6 +68,17 @@ describe("example templates", () => {
     expect(r.code, r.out).toBe(0);
   });
 
+  it("PKI: examples/pki/issue and examples/pki/local pass `emissary check` with the example's config", async () => {
+    for (const sub of ["issue", "local"]) {
+      const d = spawnEmissary(["check", "--config", join(ROOT, "examples/pki/emissary.yml"), "--templates", join(ROOT, "examples/pki", sub)], { cwd: ROOT });
+      const { code } = await d.exited;
+      const out = d.lines.join("\n");
+      expect(code, out).toBe(0);
+      expect(out).toMatch(new RegExp(`3 template\\(s\\) in .*examples/pki/${sub}, 0 error`));
+      expect(out).toContain(sub === "issue" ? "vault:pki/issue/consul-server" : "vault:pki/sign/consul-server");
+    }
+  });
+
   it("negative check: `emissary check` fails on a template that names an undeclared secret", async () => {
     const dir = scratch("emissary-bad-tpl-");
     writeFileSync(join(dir, "bad.tpl"), "---\ndest: /tmp/x\nsecrets:\n  a: env:A\n---\n{{b}}\n");

@@ -150,6 +150,12 @@ const groups = {
     }),
     prop([fc.array(fc.integer({ min: 0, max: 7 }), { minLength: 3, maxLength: 4 }), fc.constantFrom("", "0o", "0O")], (digits, prefix) => {
       const text = prefix + digits.join("");
+      if (digits.length === 4 && digits[0] !== 0) {
+        // setuid, setgid and sticky bits are refused, with a TemplateError naming the field.
+        const r = clean(() => parseMode(text), [TemplateError], "parseMode");
+        if (r.ok) throw new Error(`special bits accepted: ${text}`);
+        return;
+      }
       if (parseMode(text) !== parseInt(digits.join(""), 8)) throw new Error(text);
       const tpl = parseTemplate(`---\ndest: out\nmode: ${text}\n---\n`, { file: "/t/x.tpl", cwd: "/t" });
       if (tpl.mode !== parseInt(digits.join(""), 8)) throw new Error(`front matter mode ${text} read as ${tpl.mode.toString(8)}`);

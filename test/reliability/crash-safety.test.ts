@@ -13,11 +13,13 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { canary } from "../helpers/canary.js";
 import { spawnEmissary, tmpDir, waitFor, type Daemon } from "../helpers/e2e.js";
+import { pidNamespace } from "../../src/output/temp-files.js";
 
 const ROUNDS = Number(process.env.EMISSARY_CRASH_ROUNDS ?? 40);
 const TEMPLATES = 3;
 const LINES = Number(process.env.EMISSARY_CRASH_LINES ?? 6000); // ~250 KB per destination: a write takes long enough to be interrupted
-const TEMP_RE = /^\..*\.emissary-(\d+)-[0-9a-f]{12}\.tmp$/;
+/** `.<name>.emissary-<pid>-<pidns>-<hex>.tmp` */
+const TEMP_RE = /^\..*\.emissary-(\d+)-\d+-[0-9a-f]{12}\.tmp$/;
 
 describe("crash safety under SIGKILL", () => {
   const dir = tmpDir("emissary-crash-");
@@ -71,7 +73,7 @@ describe("crash safety under SIGKILL", () => {
     let leftoversRemoved = 0;
     for (let round = 1; round <= ROUNDS; round++) {
       // A stale temp file of a process that no longer exists: the next start must remove it.
-      const planted = join(dir, "out", `.app0.conf.emissary-999999${round}-0123456789ab.tmp`);
+      const planted = join(dir, "out", `.app0.conf.emissary-999999${round}-${pidNamespace()}-0123456789ab.tmp`);
       writeFileSync(planted, "stale");
       const d = spawnEmissary(["run", "--templates", join(dir, "tpl")]);
       daemon = d;

@@ -17,7 +17,7 @@ import { canary } from "../helpers/canary.js";
 import { spawnEmissary, tmpDir, waitFor, type Daemon } from "../helpers/e2e.js";
 import { mountTmpfs, remount, unmount } from "./helpers/tmpfs.js";
 
-const TEMP_RE = /\.emissary-\d+-[0-9a-f]{12}\.tmp$/;
+const TEMP_RE = /\.emissary-\d+-\d+-[0-9a-f]{12}\.tmp$/;
 
 function read(file: string): string | undefined {
   return existsSync(file) ? readFileSync(file, "utf8") : undefined;

@@ -15,14 +15,14 @@ import { promises as fsp, chmodSync, chownSync, existsSync, lstatSync, mkdirSync
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { childEnv } from "../../src/output/executor.js";
-import { findWritableByOthers } from "../../src/templates/template-dir.js";
+import { findWritableByOthers } from "../../src/config/permissions.js";
 import { writeAtomic, type WriterFsOps } from "../../src/output/writer.js";
 import { canary } from "../helpers/canary.js";
 import { spawnEmissary, tmpDir, waitFor, type Daemon } from "../helpers/e2e.js";
 import { startHttpSecrets } from "../helpers/http-secrets.js";
 import { mountTmpfs, remount, unmount } from "./helpers/tmpfs.js";
 
-const TEMP_RE = /\.emissary-\d+-[0-9a-f]{12}\.tmp$/;
+const TEMP_RE = /\.emissary-\d+-\d+-[0-9a-f]{12}\.tmp$/;
 
 function read(file: string): string | undefined {
   return existsSync(file) ? readFileSync(file, "utf8") : undefined;

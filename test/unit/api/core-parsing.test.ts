@@ -77,7 +77,7 @@ describe("config", () => {
     expect(c.pattern).toBe("*.flag");
     expect(c.log.level).toBe("warn");
     expect(c.templates).toBe(join(dir, "from-file"));
-    expect(c.defaults).toEqual({ mode: 0o640, commandTimeoutMs: 30_000, retryMs: 2000 });
+    expect(c.defaults).toEqual({ mode: 0o640, commandTimeoutMs: 30_000, retryMs: 2000, splayMs: 0, minIntervalMs: 0 });
     expect(c.backends.awssm).toEqual({ refreshMs: 1_800_000, config: { region: "eu-west-1" } });
     const d = resolveConfig({}, {}, "/cwd");
     expect(d).toMatchObject({ templates: "/cwd", pattern: "*.tpl", startupDelayMs: 0, log: { level: "info", format: "json" } });

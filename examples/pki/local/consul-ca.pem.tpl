@@ -1,0 +1,18 @@
+---
+dest: /etc/consul.d/tls/ca.pem
+mode: 0644
+command: systemctl restart consul
+secrets:
+  tls:
+    ref: vault:pki/sign/consul-server
+    params:
+      common_name: server.dc1.consul
+      alt_names: localhost
+      ip_sans: 127.0.0.1
+      ttl: 72h
+    renew_at: 0.67
+    private_key: local          # EC P-256 made here; only a CSR goes to Vault
+---
+{{#tls.ca_chain}}
+{{.}}
+{{/tls.ca_chain}}
