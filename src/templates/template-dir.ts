@@ -2,6 +2,7 @@ import { watch, type FSWatcher } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
+import { FS_CONCURRENCY, mapConcurrent } from "../api/concurrency.js";
 import { findWritableByOthers } from "../config/permissions.js";
 
 export { findWritableByOthers, type WritableByOthers } from "../config/permissions.js";
@@ -51,18 +52,19 @@ export async function readTemplateDir(dir: string, pattern: RegExp): Promise<Tem
     if (code === "ENOENT" || code === "ENOTDIR") return undefined;
     throw err;
   }
-  const out: TemplateFile[] = [];
-  for (const name of names.filter((n) => pattern.test(n)).sort()) {
+  // Read in parallel (bounded), kept in name order.
+  const read = await mapConcurrent(names.filter((n) => pattern.test(n)).sort(), FS_CONCURRENCY, async (name): Promise<TemplateFile | undefined> => {
     const file = join(dir, name);
     try {
       const st = await stat(file);
-      if (!st.isFile()) continue;
-      out.push({ file, source: await readFile(file, "utf8") });
+      if (!st.isFile()) return undefined;
+      return { file, source: await readFile(file, "utf8") };
     } catch {
       // Removed between readdir and read: the next scan settles it.
+      return undefined;
     }
-  }
-  return out;
+  });
+  return read.filter((f): f is TemplateFile => f !== undefined);
 }
 
 /** Options for {@link TemplateDirWatcher}. */
