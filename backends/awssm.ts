@@ -3,8 +3,9 @@
  *
  * References: `awssm:NAME` or `awssm:ARN` (full or partial), with `#field` / `#/pointer` applied by
  * the core to a JSON SecretString. Long form options: `version_stage` (default AWSCURRENT),
- * `version_id` (a pinned version), `encoding` (`base64`, the default, or `utf8`: how a
- * SecretBinary is rendered). The legacy `{{poll "awssm" "ID"}}` arrives as `awssm:ID`.
+ * `version_id` (a pinned version). A SecretBinary is returned as its bytes, marked `binary`: the
+ * core renders it as base64 unless the reference says `encoding:` (`binary` for the raw bytes,
+ * `utf8` for text). The legacy `{{poll "awssm" "ID"}}` arrives as `awssm:ID`.
  *
  * Region: `backends.awssm.region` → `AWS_REGION` → `AWS_DEFAULT_REGION` → the profile → EC2
  * instance metadata (IMDSv2, resolved by the SDK itself). Credentials: the SDK's default chain.

@@ -25,6 +25,7 @@ import {
   readRegularFile,
   rejectUnknownOptions,
   safeError,
+  textOrBytes,
   type Backend,
   type BackendFactoryContext,
   type CheckResult,
@@ -336,8 +337,9 @@ export function createFileBackend(ctx: BackendFactoryContext, options: FileBacke
       const version = contentVersion(buf);
       if (look) sigs.record(path, look, version);
       sawOnFetch(path, version);
-      const value = buf.toString("utf8");
-      const data = parseData(path, value);
+      // Bytes from the file to the destination: text when it is UTF-8, the bytes themselves otherwise.
+      const value = textOrBytes(buf);
+      const data = typeof value === "string" ? parseData(path, value) : undefined;
       return data === undefined ? { value, version } : { value, version, data };
     },
 

@@ -19,6 +19,7 @@ import {
   readRegularFile,
   rejectUnknownKeys,
   rejectUnknownOptions,
+  textOrBytes,
   toMs,
   type Backend,
   type BackendFactoryContext,
@@ -76,13 +77,13 @@ export function joinUrl(base: URL, id: string): URL {
 }
 
 /**
- * Reads a response body as UTF-8, at most `max` bytes. A server that does not announce the length
- * (chunked) could otherwise stream without end, and `res.text()` would hold all of it in memory
- * until the timeout (gigabytes over loopback). Returns undefined, having cancelled the body, when
- * it is larger.
+ * Reads a response body's bytes, at most `max` of them. A server that does not announce the
+ * length (chunked) could otherwise stream without end, and `res.arrayBuffer()` would hold all of
+ * it in memory until the timeout (gigabytes over loopback). Returns undefined, having cancelled
+ * the body, when it is larger.
  */
-async function readBody(res: Response, max: number): Promise<string | undefined> {
-  if (!res.body) return "";
+async function readBody(res: Response, max: number): Promise<Buffer | undefined> {
+  if (!res.body) return Buffer.alloc(0);
   const reader = res.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -96,8 +97,7 @@ async function readBody(res: Response, max: number): Promise<string | undefined>
     }
     chunks.push(value);
   }
-  // TextDecoder, like res.text(), drops a leading byte order mark.
-  return new TextDecoder().decode(Buffer.concat(chunks, total));
+  return Buffer.concat(chunks, total);
 }
 
 /** Parses `Retry-After` (seconds or an HTTP date) into milliseconds. */
@@ -243,15 +243,17 @@ export function createHttpBackend(ctx: BackendFactoryContext): Backend {
           await res.body?.cancel().catch(() => undefined);
           throw new FatalError(`${label}: ${where} returned a body larger than ${HTTP_MAX_BYTES} bytes`);
         }
-        let value: string | undefined;
+        let body: Buffer | undefined;
         try {
-          value = await readBody(res, HTTP_MAX_BYTES);
+          body = await readBody(res, HTTP_MAX_BYTES);
         } catch (err) {
           throw failed(err);
         }
-        if (value === undefined) throw new FatalError(`${label}: ${where} returned a body larger than ${HTTP_MAX_BYTES} bytes`);
+        if (body === undefined) throw new FatalError(`${label}: ${where} returned a body larger than ${HTTP_MAX_BYTES} bytes`);
         const etag = res.headers.get("etag");
-        return { value, version: etag ?? contentVersion(value) };
+        // The body's bytes, unchanged: text when it is UTF-8 (a byte order mark kept, for the
+        // core's trim to drop), the bytes themselves otherwise.
+        return { value: textOrBytes(body), version: etag ?? contentVersion(body) };
       }
       await res.body?.cancel().catch(() => undefined);
       const status = res.status;

@@ -2,10 +2,14 @@
 // @ts-check
 /**
  * `npm run bench`: builds (via the npm script), installs the peers at pinned versions, runs the
- * jobs B1–B5 on each tool, writes bench/results/<date>.json, bench/REPORT.md and bench/chart.svg.
+ * jobs B0–B5 on each tool, writes bench/results/<date>.json, bench/REPORT.md and bench/chart.svg.
  *
- *   node bench/run.mjs [--profile quick|full] [--jobs b1,b3] [--set b3.seconds=300]
+ *   node bench/run.mjs [--profile quick|full] [--jobs b0,b3] [--set b3.seconds=300] [--nodes 20,24]
  *   node bench/run.mjs --report-only [--from bench/results/<date>-full.json]
+ *
+ * emissary runs under each Node in --nodes (default: the machine's and 24, via .ci/node24.sh) in
+ * B0–B3; B4 and B5 use the Node running this script. EMISSARY_ORIGINAL_BIN names a hand-built
+ * original Go emissary to compare in B0.
  *
  * `quick` (the default) keeps the whole run to a few minutes on 2 cores; `full` uses the issue's
  * numbers (B3 idle 5 min, B4 10 min, B5 boot window 60 s, 200 changes in B1). Any parameter can be
@@ -19,7 +23,8 @@ import { cpus, totalmem, release, loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { consulTemplateTool, emissaryTool, goVersion, originalEmissaryTool, PEERS } from "./lib/tools.mjs";
+import { consulTemplateTool, emissaryTools, goVersion, originalEmissaryTool, PEERS } from "./lib/tools.mjs";
+import { majorOf, nodeRuntimes, parseNodes } from "./lib/runtimes.mjs";
 import { renderReport } from "./lib/report.mjs";
 import { renderChart, chartPanels } from "./lib/svg.mjs";
 
@@ -31,13 +36,15 @@ const ROOT = dirname(BENCH);
  * @property {string} root - repository root
  * @property {string} work - scratch directory of this job (bench/.work/<id>, gitignored)
  * @property {Record<string, any>} params - the job's parameters for this profile
- * @property {{ emissary: import("./lib/tools.mjs").ToolInfo, consulTemplate: import("./lib/tools.mjs").ToolInfo, original: import("./lib/tools.mjs").ToolInfo }} tools
+ * @property {{ emissary: import("./lib/tools.mjs").ToolInfo, emissaries: import("./lib/tools.mjs").ToolInfo[], consulTemplate: import("./lib/tools.mjs").ToolInfo, original: import("./lib/tools.mjs").ToolInfo }} tools
+ *   emissary: under the Node running the benchmark (B4, B5); emissaries: one per Node runtime (B0–B3)
  * @property {(msg: string) => void} log
  */
 
 /** Parameters per profile. `full` is the issue's workload; `quick` is what `npm run bench` runs by default. */
 export const PROFILES = {
   quick: {
+    b0: { runs: 15, warmup: 2 },
     b1: { changes: 50, gapMs: 2000, timeoutMs: 30_000 },
     b2: { templates: 1000, runs: 3 },
     b3: { templates: 100, seconds: 60 },
@@ -45,6 +52,7 @@ export const PROFILES = {
     b5: { agents: 1000, bootSeconds: 30, refresh: "30s", secretsPerAgent: 3, templatesPerAgent: 2 },
   },
   full: {
+    b0: { runs: 40, warmup: 3 },
     b1: { changes: 200, gapMs: 2000, timeoutMs: 30_000 },
     b2: { templates: 1000, runs: 5 },
     b3: { templates: 100, seconds: 300 },
@@ -53,7 +61,10 @@ export const PROFILES = {
   },
 };
 
-const JOBS = ["b1", "b2", "b3", "b4", "b5"];
+/** Environment variables that change how Node starts; unset for the measured processes unless BENCH_KEEP_NODE_ENV is set. */
+const NODE_ENV_REMOVED = ["NODE_OPTIONS", "NODE_EXTRA_CA_CERTS", "NODE_COMPILE_CACHE", "NODE_DEBUG"];
+
+const JOBS = ["b0", "b1", "b2", "b3", "b4", "b5"];
 
 /** @param {string[]} sets */
 function applySets(/** @type {Record<string, Record<string, any>>} */ params, sets) {
@@ -99,11 +110,13 @@ async function main() {
       set: { type: "string", multiple: true, default: (process.env.BENCH_SET ?? "").split(",").filter(Boolean) },
       "report-only": { type: "boolean", default: false },
       from: { type: "string" },
+      nodes: { type: "string", default: process.env.BENCH_NODES ?? `${majorOf(process.version)},24` },
       help: { type: "boolean", default: false },
     },
   });
   if (values.help) {
-    process.stdout.write(readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(3, 14).join("\n").replace(/^ \* ?/gm, "") + "\n");
+    const lines = readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n");
+    process.stdout.write(lines.slice(3, lines.findIndex((l) => l.includes("@module"))).join("\n").replace(/^ \* ?/gm, "") + "\n");
     return;
   }
   if (values["report-only"]) {
@@ -123,12 +136,20 @@ async function main() {
   const workRoot = join(BENCH, ".work");
   const binDir = join(workRoot, "bin");
   mkdirSync(binDir, { recursive: true });
+  const runtimes = await nodeRuntimes(ROOT, parseNodes(values.nodes ?? ""), log);
+  const emissaries = emissaryTools(ROOT, runtimes);
   const tools = {
-    emissary: emissaryTool(ROOT),
+    emissary: emissaries[0],
+    emissaries,
     consulTemplate: await consulTemplateTool(binDir, log),
     original: await originalEmissaryTool(binDir, log),
   };
-  for (const t of Object.values(tools)) log(`${t.name}: ${t.available ? t.version : `not available — ${t.reason}`}`);
+  // Node start-up settings of this machine's environment are not part of the workload: every
+  // measured process (they inherit process.env) runs without them, and the report says so.
+  const envRemoved = process.env.BENCH_KEEP_NODE_ENV ? [] : NODE_ENV_REMOVED.filter((k) => process.env[k] !== undefined);
+  for (const k of envRemoved) delete process.env[k];
+  if (envRemoved.length) log(`removed from the environment of the measured processes: ${envRemoved.join(", ")} (BENCH_KEEP_NODE_ENV=1 keeps them)`);
+  for (const t of [...emissaries, tools.consulTemplate, tools.original]) log(`${t.name}: ${t.available ? t.version : `not available — ${t.reason}`}`);
   if (!tools.emissary.available) throw new Error(tools.emissary.reason);
 
   const resultsDir = join(BENCH, "results");
@@ -136,6 +157,8 @@ async function main() {
   // The default profile writes <date>.json; others <date>-<profile>.json, so a full run does not mix with a quick one.
   const file = join(resultsDir, profile === "quick" ? `${today()}.json` : `${today()}-${profile}.json`);
   const results = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : { jobs: {} };
+  // A note belongs to the run that wrote it (e.g. "Baseline …"); a new run of the day drops it.
+  delete results.note;
   results.date = today();
   results.file = file.slice(BENCH.length + 1);
   results.profile = profile;
@@ -146,9 +169,17 @@ async function main() {
     kernel: release(),
     node: process.version,
     go: (await goVersion()) ?? "none",
-    shared: "2 cores shared with other engineers running builds and tests; numbers are indicative, not lab-grade.",
+    envRemoved,
+    shared: "2 cores shared with other engineers' agents running builds and tests at the same time; numbers are indicative, not lab-grade, and ratios measured in the same run (interleaved where the job allows) are more trustworthy than absolute times.",
   };
-  results.tools = Object.fromEntries(Object.entries(tools).map(([k, t]) => [k, { name: t.name, available: t.available, ...(t.version ? { version: t.version } : {}), ...(t.reason ? { reason: t.reason } : {}) }]));
+  const toolEntry = (/** @type {import("./lib/tools.mjs").ToolInfo} */ t) => ({ name: t.name, available: t.available, ...(t.version ? { version: t.version } : {}), ...(t.reason ? { reason: t.reason } : {}), ...(t.nodeVersion ? { node: t.nodeVersion } : {}) });
+  // One entry per emissary runtime ("emissary" for the first, so older reports keep their key), then the peers.
+  results.tools = {
+    ...Object.fromEntries(emissaries.map((t, i) => [i === 0 ? "emissary" : `emissary-node${t.nodeKey}`, toolEntry(t)])),
+    consulTemplate: toolEntry(tools.consulTemplate),
+    original: toolEntry(tools.original),
+  };
+  results.nodes = runtimes.map((r) => ({ key: r.key, available: r.available, ...(r.version ? { version: r.version } : {}), ...(r.reason ? { reason: r.reason } : {}) }));
   results.peers = PEERS;
   results.profiles = PROFILES;
 

@@ -6,7 +6,7 @@ import { TemplateError, WriteError } from "./api/errors.js";
 import { safeError } from "./api/log.js";
 import type { SecretStore } from "./sources/store.js";
 import type { Template } from "./templates/parse.js";
-import { renderTemplate } from "./templates/render.js";
+import { renderOutput } from "./templates/render.js";
 import { resolveOwner, writeAtomic } from "./output/writer.js";
 import { Quiescence } from "./output/quiescence.js";
 import { changedNames, fingerprints } from "./templates/changes.js";
@@ -200,7 +200,13 @@ export class Runner {
 
   async #renderOne(e: TemplateEntry, t: Template, resolved: ReturnType<typeof resolveValues>): Promise<CommandJob | undefined> {
     const log = this.#opts.logger.child({ template: e.file, dest: t.dest });
-    const { values, missing } = resolved;
+    const { values, missing, invalid } = resolved;
+    if (invalid.length > 0) {
+      // A value that is there but unusable (not base64 under decode: base64): the last good file stays.
+      e.pending = [];
+      this.#fail(e, log, new TemplateError(invalid.map((err) => err.message).join("; "), { file: e.file }), false);
+      return undefined;
+    }
     if (missing.length > 0) {
       const changedList = missing.join("\n") !== e.pending.join("\n");
       e.pending = missing;
@@ -212,12 +218,13 @@ export class Runner {
       return undefined;
     }
     e.pending = [];
-    let output: string;
+    let output: string | Uint8Array;
     try {
-      output = renderTemplate(t, values);
+      output = renderOutput(t, values);
     } catch (err) {
-      // Rendering errors never quote values: report the template and the error type only.
-      this.#fail(e, log, new TemplateError(`rendering failed (${(err as Error).name})`, { file: e.file }), false);
+      // Rendering errors never quote values: our own TemplateErrors name secrets and references
+      // only; anything else is reported by the template and the error type.
+      this.#fail(e, log, err instanceof TemplateError ? err : new TemplateError(`rendering failed (${(err as Error).name})`, { file: e.file }), false);
       return undefined;
     }
     try {

@@ -182,7 +182,7 @@ export class AwsSmFetcher {
       }
     });
 
-    // One GetSecretValue per distinct (id, stage, version), shared by references differing only in encoding.
+    // One GetSecretValue per distinct (id, stage, version).
     const groups = new Map<string, AwsSmRef[]>();
     for (const p of singles) push(groups, `${p.id}\u0000${p.stage ?? ""}\u0000${p.versionId ?? ""}`, p);
     await mapLimit([...groups.values()], CONCURRENCY, async (group) => {

@@ -2,14 +2,19 @@
  * What an `awssm:` reference asks for: the secret id, which version, and how to render binary.
  */
 import { Buffer } from "node:buffer";
-import { FatalError, INTENTIONALLY_EMPTY, SecretNotFoundError, refKey, type Secret, type SecretRef } from "../../src/api/index.js";
+import { FatalError, INTENTIONALLY_EMPTY, SecretNotFoundError, isUnsetValue, refKey, type Secret, type SecretRef } from "../../src/api/index.js";
 import type { ValueResult } from "./client.js";
 
-/** How a SecretBinary is turned into text. */
+/**
+ * How a SecretBinary reaches a template. Kept for compatibility: the core's long-form
+ * `encoding:` (utf8, binary, base64) now applies to every backend, and a SecretBinary without
+ * one is rendered as base64, as before.
+ * @deprecated use the core's `encoding:` (`ValueEncoding`)
+ */
 export type BinaryEncoding = "base64" | "utf8";
 
-/** Long-form options an `awssm` reference accepts. */
-export const AWSSM_REF_OPTIONS = ["version_stage", "version_id", "encoding"] as const;
+/** Long-form options an `awssm` reference accepts (`encoding:` is the core's, for every backend). */
+export const AWSSM_REF_OPTIONS = ["version_stage", "version_id"] as const;
 
 /** The stage GetSecretValue reads when none is given. */
 export const CURRENT_STAGE = "AWSCURRENT";
@@ -27,8 +32,6 @@ export interface AwsSmRef {
   readonly stage?: string;
   /** A pinned, immutable version. */
   readonly versionId?: string;
-  /** @defaultValue "base64" */
-  readonly encoding: BinaryEncoding;
 }
 
 const NAME = /^[A-Za-z0-9/_+=.@!-]{1,512}$/;
@@ -63,7 +66,6 @@ export function planRef(ref: SecretRef): AwsSmRef {
   }
   const stage = option(ref, "version_stage", label, STAGE, "a staging label such as AWSCURRENT, AWSPREVIOUS or AWSPENDING");
   const versionId = option(ref, "version_id", label, VERSION_ID, "a version id (letters, digits and -)");
-  const enc = option(ref, "encoding", label, /^(base64|utf8)$/, `"base64" or "utf8"`);
   return {
     ref,
     key,
@@ -71,7 +73,6 @@ export function planRef(ref: SecretRef): AwsSmRef {
     id,
     ...(stage !== undefined ? { stage } : versionId === undefined ? { stage: CURRENT_STAGE } : {}),
     ...(versionId !== undefined ? { versionId } : {}),
-    encoding: (enc as BinaryEncoding | undefined) ?? "base64",
   };
 }
 
@@ -90,14 +91,15 @@ export function sameSecret(id: string, v: { name?: string; arn?: string }): bool
 }
 
 /**
- * The Secret for a fetched value: SecretString as it is, SecretBinary as base64 (or UTF-8 text
- * with `encoding: utf8`), nothing at all as the empty string (which the core reads as "not set").
+ * The Secret for a fetched value: SecretString as it is; SecretBinary as its bytes, marked
+ * `binary` (the core renders it as base64 unless the reference says `encoding:`); nothing at all
+ * as the empty string (which the core reads as "not set").
  */
-export function toSecret(p: AwsSmRef, v: ValueResult): Secret {
-  let value = "";
-  if (v.secretString !== undefined) value = v.secretString;
-  else if (v.secretBinary !== undefined) value = Buffer.from(v.secretBinary).toString(p.encoding === "utf8" ? "utf8" : "base64");
-  return { value, ...(v.versionId ? { version: v.versionId } : {}) };
+export function toSecret(_p: AwsSmRef, v: ValueResult): Secret {
+  const version = v.versionId ? { version: v.versionId } : {};
+  if (v.secretString !== undefined) return { value: v.secretString, ...version };
+  if (v.secretBinary !== undefined) return { value: Buffer.from(v.secretBinary), binary: true, ...version };
+  return { value: "", ...version };
 }
 
 /**
@@ -108,7 +110,6 @@ export function toSecret(p: AwsSmRef, v: ValueResult): Secret {
  */
 export function toResult(p: AwsSmRef, v: ValueResult): Secret | SecretNotFoundError {
   const s = toSecret(p, v);
-  const t = s.value.trim();
-  if (t === "" || t === INTENTIONALLY_EMPTY) return new SecretNotFoundError(`${p.label}: the value is empty or "${INTENTIONALLY_EMPTY}"`);
+  if (isUnsetValue(s.value)) return new SecretNotFoundError(`${p.label}: the value is empty or "${INTENTIONALLY_EMPTY}"`);
   return s;
 }

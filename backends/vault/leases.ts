@@ -184,7 +184,8 @@ export class LeaseTable {
   /** The lease of `key` as the state directory keeps it, made under the token with fingerprint `token`. */
   export(key: string, token: string): KeptLease | undefined {
     const e = this.#entries.get(key);
-    if (!e) return undefined;
+    // A lease's value is Vault's JSON text; only text is kept in the state directory.
+    if (!e || typeof e.secret.value !== "string") return undefined;
     return {
       kind: "lease",
       leaseId: e.leaseId,

@@ -13,6 +13,7 @@
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
+import { nodeOf } from "../lib/tools.mjs";
 import { freshDir, writeAtomic, writeEmissaryTemplates, writeConsulTemplateConfig } from "../lib/fixtures.mjs";
 import { startTool, stopTool } from "../lib/proc.mjs";
 import { summarize } from "../lib/stats.mjs";
@@ -28,17 +29,17 @@ export const title = "B1 propagation";
 export async function run(ctx) {
   const { changes, gapMs, timeoutMs } = ctx.params;
   const results = [];
-  for (const tool of [ctx.tools.emissary, ctx.tools.consulTemplate, ctx.tools.original]) {
+  for (const tool of [...ctx.tools.emissaries, ctx.tools.consulTemplate, ctx.tools.original]) {
     if (tool === ctx.tools.original) {
       // Inherent to the tool, installable or not.
       results.push({ tool: tool.name, na: "it renders once and exits; it does not watch secrets, so there is no propagation to measure" });
       continue;
     }
     if (!tool.available) {
-      results.push({ tool: tool.name, na: tool.reason });
+      results.push({ tool: tool.name, ...nodeOf(tool), na: tool.reason });
       continue;
     }
-    ctx.log(`B1 ${tool.name}: ${changes} changes`);
+    ctx.log(`B1 ${tool.name}${tool.nodeVersion ? ` (node ${tool.nodeVersion})` : ""}: ${changes} changes`);
     results.push(await measure(ctx, tool, { changes, gapMs, timeoutMs }));
   }
   return { params: { changes, gapMs, timeoutMs }, results };
@@ -50,8 +51,8 @@ export async function run(ctx) {
  * @param {{ changes: number, gapMs: number, timeoutMs: number }} p
  */
 async function measure(ctx, tool, p) {
-  const isEmissary = tool === ctx.tools.emissary;
-  const dir = freshDir(join(ctx.work, isEmissary ? "emissary" : "consul-template"));
+  const isEmissary = tool.name === "emissary";
+  const dir = freshDir(join(ctx.work, isEmissary ? `emissary-node${tool.nodeKey}` : "consul-template"));
   const secret = join(dir, "secrets", "b1-secret");
   const dest = join(dir, "out", "b1.conf");
   const done = join(dir, "done", "b1.conf");
@@ -63,7 +64,7 @@ async function measure(ctx, tool, p) {
   const logFile = join(dir, "tool.log");
   if (isEmissary) {
     writeEmissaryTemplates(join(dir, "tpl"), [{ file: "b1.tpl", dest, command, secrets: { s: `file:${secret}` }, body: "value={{s}}\n" }]);
-    child = startTool({ cmd: process.execPath, args: [tool.bin ?? "", "run", "--templates", join(dir, "tpl")], logFile, cwd: dir });
+    child = startTool({ cmd: tool.node ?? process.execPath, args: [tool.bin ?? "", "run", "--templates", join(dir, "tpl")], logFile, cwd: dir });
   } else {
     const source = join(dir, "tpl", "b1.ctmpl");
     writeFileSync(source, `value={{ file ${JSON.stringify(secret)} }}\n`);
@@ -101,6 +102,6 @@ async function measure(ctx, tool, p) {
     await stopTool(child);
   }
   const s = summarize(latencies);
-  ctx.log(`B1 ${tool.name}: p50 ${s.p50} ms, p99 ${s.p99} ms (${s.n} samples)`);
-  return { tool: tool.name, latencyMs: s, viaPoll, failures, ...(error ? { error } : {}), log: logFile };
+  ctx.log(`B1 ${tool.name}${tool.nodeVersion ? ` (node ${tool.nodeVersion})` : ""}: p50 ${s.p50} ms, p99 ${s.p99} ms (${s.n} samples)`);
+  return { tool: tool.name, ...nodeOf(tool), latencyMs: s, viaPoll, failures, ...(error ? { error } : {}), log: logFile };
 }

@@ -49,20 +49,20 @@ export async function run(ctx) {
     aws.put(`app${i}`, JSON.stringify({ password: `aws-pass-${i}`, user: `u${i}` }));
   }
   const hasVault = existsSync(join(ctx.root, "dist/backends/vault.js"));
-  /** @type {{ key: string, tool: string, backend: string, token?: string, start: () => Promise<import("node:child_process").ChildProcess>, out: string }[]} */
+  /** @type {{ key: string, tool: string, node?: string, backend: string, token?: string, start: () => Promise<import("node:child_process").ChildProcess>, out: string }[]} */
   const runs = [];
   /** @type {any[]} */
   const results = [];
   const { emissary: em, consulTemplate: ct, original } = ctx.tools;
 
   if (hasVault) {
-    runs.push({ key: "emissary-vault", tool: em.name, backend: "vault", token: "emissary-token", out: "", start: async () => startEmissary(ctx, "vault", { vault }) });
+    runs.push({ key: "emissary-vault", tool: em.name, node: em.nodeVersion, backend: "vault", token: "emissary-token", out: "", start: async () => startEmissary(ctx, "vault", { vault }) });
   } else {
     results.push({ tool: em.name, backend: "vault", na: "dist/backends/vault.js is not built: the vault backend is not in this checkout yet" });
   }
   if (ct.available) runs.push({ key: "ct-vault", tool: ct.name, backend: "vault", token: "ct-token", out: "", start: async () => startConsulTemplate(ctx, vault) });
   else results.push({ tool: ct.name, backend: "vault", na: ct.reason });
-  runs.push({ key: "emissary-awssm", tool: em.name, backend: "awssm", out: "", start: async () => startEmissary(ctx, "awssm", { aws }) });
+  runs.push({ key: "emissary-awssm", tool: em.name, node: em.nodeVersion, backend: "awssm", out: "", start: async () => startEmissary(ctx, "awssm", { aws }) });
   results.push({ tool: ct.name, backend: "awssm", na: "consul-template has no AWS Secrets Manager source" });
 
   const t0 = Date.now();
@@ -96,7 +96,7 @@ export async function run(ctx) {
 
     for (const r of runs) {
       const fp = firstPass.get(r.key);
-      const base = { tool: r.tool, backend: r.backend, windowS: Number(windowS.toFixed(1)), ...(typeof fp === "string" ? { error: fp } : { firstPassS: Number(fp.toFixed(1)) }) };
+      const base = { tool: r.tool, ...(r.node ? { node: r.node } : {}), backend: r.backend, windowS: Number(windowS.toFixed(1)), ...(typeof fp === "string" ? { error: fp } : { firstPassS: Number(fp.toFixed(1)) }) };
       if (r.backend === "vault") {
         const calls = vault.calls.filter((c) => c.token === r.token);
         /** @type {Map<string, number[]>} */
@@ -120,7 +120,7 @@ export async function run(ctx) {
   results.push({
     tool: original.name,
     backend: "awssm",
-    na: original.available ? "no driver yet" : original.reason,
+    na: original.available ? "built (EMISSARY_ORIGINAL_BIN) but not run here: its aws-sdk-go v1.30 client reads no endpoint override from the environment, so it cannot be pointed at the loopback fake without changing its code" : original.reason,
     fromSource: {
       requestsPerPass: 2 * T,
       note: `not run. Its source (pkg/tmpl, pkg/secret/awssm) calls GetSecretValue once for every {{poll}} in every template, with no cache and no refresh: ${2 * T} requests for ${T} templates × 2 references, each time it runs`,
@@ -189,7 +189,7 @@ function startEmissary(ctx, backend, fakes) {
   const env = { ...process.env, AWS_ACCESS_KEY_ID: "AKIDBENCH", AWS_SECRET_ACCESS_KEY: "bench-not-a-secret", AWS_EC2_METADATA_DISABLED: "true" };
   delete env.VAULT_TOKEN;
   delete env.VAULT_ADDR;
-  return startTool({ cmd: process.execPath, args: [ctx.tools.emissary.bin ?? "", "run", "--config", config], cwd: dir, env, logFile: join(dir, "tool.log") });
+  return startTool({ cmd: ctx.tools.emissary.node ?? process.execPath, args: [ctx.tools.emissary.bin ?? "", "run", "--config", config], cwd: dir, env, logFile: join(dir, "tool.log") });
 }
 
 /**

@@ -124,6 +124,7 @@ export async function run(ctx) {
     const cpu = child.pid ? procStats(child.pid)?.cpuS : undefined;
     const result = {
       tool: ctx.tools.emissary.name,
+      node: process.version,
       started,
       readyS: Number(readyS.toFixed(1)),
       rotatedAtS: Number(((rotatedAt - t0) / 1000).toFixed(1)),

@@ -67,13 +67,17 @@ export function pidOf(child) {
 }
 
 /**
- * Runs a command to completion under GNU time: wall seconds, peak RSS, CPU seconds.
+ * Runs a command to completion under GNU time: wall time, peak RSS, CPU seconds. `wallS` is GNU
+ * time's (10 ms resolution); `wallMs` is measured here with a monotonic clock from spawn to exit
+ * (so it includes starting `nice` and GNU time, about the same for every command — B0 measures
+ * `/bin/true` the same way to show that floor).
  * @param {{ cmd: string, args: string[], cwd?: string, env?: NodeJS.ProcessEnv, logFile: string, timeoutMs?: number }} o
- * @returns {Promise<{ code: number | null, wallS: number, peakRssMB: number, userS: number, sysS: number }>}
+ * @returns {Promise<{ code: number | null, wallS: number, wallMs: number, peakRssMB: number, userS: number, sysS: number }>}
  */
 export async function timedRun(o) {
   const timeFile = `${o.logFile}.time`;
   const fd = openSync(o.logFile, "a");
+  const t0 = performance.now();
   const child = spawn("nice", ["-n", "5", "/usr/bin/time", "-o", timeFile, "-f", "%e %M %U %S", o.cmd, ...o.args], {
     cwd: o.cwd,
     env: o.env ?? process.env,
@@ -83,11 +87,12 @@ export async function timedRun(o) {
   const timeoutMs = o.timeoutMs ?? 300_000;
   const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
   const code = await new Promise((resolve) => child.on("exit", (c) => resolve(c)));
+  const wallMs = performance.now() - t0;
   clearTimeout(timer);
   const lines = existsSync(timeFile) ? readFileSync(timeFile, "utf8").trim().split("\n") : [];
   // GNU time prints "Command exited with non-zero status N" before the format line.
   const [wall, maxKb, user, sys] = (lines.at(-1) ?? "").split(" ").map(Number);
-  return { code: /** @type {number | null} */ (code), wallS: wall, peakRssMB: maxKb / 1024, userS: user, sysS: sys };
+  return { code: /** @type {number | null} */ (code), wallS: wall, wallMs, peakRssMB: maxKb / 1024, userS: user, sysS: sys };
 }
 
 /**

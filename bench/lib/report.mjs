@@ -5,6 +5,7 @@
  * @module
  */
 import { fmt } from "./stats.mjs";
+import { b0Ratios, finder, fmtRatio, perMin, ratio, targetTable } from "./targets.mjs";
 
 /** Markdown table from a header and rows; cells are escaped for `|`. */
 export function table(/** @type {string[]} */ header, /** @type {(string | number)[][]} */ rows) {
@@ -17,64 +18,11 @@ export function verdict(/** @type {boolean | undefined} */ ok) {
   return ok === undefined ? "n/a" : ok ? "**yes**" : "**no**";
 }
 
-/**
- * @typedef {object} TargetRow
- * @property {string} target
- * @property {string} measured
- * @property {boolean | undefined} met
- */
+export { targets } from "./targets.mjs";
 
-/**
- * Checks the issue's targets against the results. A target whose inputs are missing is n/a.
- * @param {any} results
- * @returns {TargetRow[]}
- */
-export function targets(results) {
-  const j = results.jobs ?? {};
-  const find = (/** @type {string} */ job, /** @type {string} */ tool, /** @type {string} [backend] */ backend) =>
-    (j[job]?.results ?? []).find((/** @type {any} */ r) => r.tool === tool && !r.na && !r.error && (backend === undefined || r.backend === backend));
-  /** @type {TargetRow[]} */
-  const rows = [];
-  const e1 = find("b1", "emissary");
-  const c1 = find("b1", "consul-template");
-  rows.push({ target: "B1 p50 ≤ 20 ms", measured: e1 ? `${fmt(e1.latencyMs.p50)} ms` : "n/a", met: e1 ? e1.latencyMs.p50 <= 20 : undefined });
-  rows.push({ target: "B1 p99 ≤ 100 ms", measured: e1 ? `${fmt(e1.latencyMs.p99)} ms` : "n/a", met: e1 ? e1.latencyMs.p99 <= 100 : undefined });
-  const ratio = e1 && c1 ? c1.latencyMs.p50 / e1.latencyMs.p50 : undefined;
-  rows.push({ target: "B1 ≥ 20× faster than consul-template (p50)", measured: ratio ? `${fmt(ratio, 1)}× (${fmt(c1.latencyMs.p50)} ms vs ${fmt(e1.latencyMs.p50)} ms)` : "n/a", met: ratio ? ratio >= 20 : undefined });
-  const e2 = find("b2", "emissary");
-  rows.push({ target: `B2 cold start (${j.b2?.params?.templates ?? "?"} templates) ≤ 1 s`, measured: e2 ? `${fmt(e2.wallS)} s` : "n/a", met: e2 ? e2.wallS <= 1 : undefined });
-  const e3 = find("b3", "emissary");
-  const c3 = find("b3", "consul-template");
-  rows.push({ target: "B3 RSS ≤ 50 MB (file backend)", measured: e3 ? `${fmt(e3.rssMB)} MB at the end (max ${fmt(e3.maxRssMB)} MB)` : "n/a", met: e3 ? e3.rssMB <= 50 : undefined });
-  rows.push({
-    target: "B3 idle CPU ≤ consul-template's",
-    measured: e3 && c3 ? `${fmt(e3.cpuS)} s vs ${fmt(c3.cpuS)} s in ${fmt(e3.windowS, 0)} s` : "n/a",
-    met: e3 && c3 ? e3.cpuS <= c3.cpuS : undefined,
-  });
-  for (const backend of ["vault", "awssm"]) {
-    const e4 = find("b4", "emissary", backend);
-    if (!e4) {
-      rows.push({ target: `B4 one request per unique secret per refresh (${backend})`, measured: "n/a", met: undefined });
-      continue;
-    }
-    const [lo, hi] = e4.expectedPerSecret;
-    const okCount = e4.requestsPerSecretMin >= lo && e4.requestsPerSecretMax <= hi && e4.duplicates === 0;
-    const extra = backend === "vault" ? e4.byKind?.mounts ?? 0 : 0;
-    rows.push({
-      target: `B4 one request per unique secret per refresh (${backend})`,
-      measured:
-        `${e4.requestsPerSecretMin}–${e4.requestsPerSecretMax} ${backend === "vault" ? "reads" : "requests"} per secret (expected ${lo === hi ? lo : `${lo}–${hi}`}), ${e4.duplicates} duplicates` +
-        (extra ? `; plus ${extra} mount preflight(s)` : ""),
-      met: okCount && extra <= 1,
-    });
-  }
-  const e5 = find("b5", "emissary");
-  rows.push({
-    target: "B5 peak ≤ 2× mean requests/s (1 s buckets)",
-    measured: e5 ? `peak ${fmt(e5.rps.peak)}/s, mean ${fmt(e5.rps.mean)}/s (${fmt(e5.rps.ratio)}×)${e5.rps10s ? `; 10 s buckets: ${fmt(e5.rps10s.ratio)}×` : ""}` : "n/a",
-    met: e5 ? e5.rps.ratio <= 2 : undefined,
-  });
-  return rows;
+/** "v20.20.2" → "20.20.2"; the Node column of a result ("" for the Go tools). */
+function nodeCell(/** @type {any} */ r) {
+  return r.node ? String(r.node).replace(/^v/, "") : "";
 }
 
 /** Reasons already printed under "Machine and tools", shortened to a reference in the job tables. */
@@ -83,12 +31,14 @@ let toolReasons = new Set();
 /** The reason of an n/a entry: a tool-level reason is referenced, not repeated. */
 function naText(/** @type {any} */ r) {
   if (r.error) return `failed: ${r.error}`;
-  return toolReasons.has(r.na) ? "n/a: not installable (see Machine and tools)" : `n/a: ${r.na}`;
+  return toolReasons.has(r.na) ? "n/a: not available (see Machine and tools)" : `n/a: ${r.na}`;
 }
 
 /** Rows of n/a entries: tool and reason. */
-function naRows(/** @type {any[]} */ rs, /** @type {number} */ width) {
-  return rs.filter((r) => r.na || r.error).map((r) => [r.tool + (r.backend ? ` (${r.backend})` : ""), ...Array(Math.max(0, width - 2)).fill("n/a"), naText(r)]);
+function naRows(/** @type {any[]} */ rs, /** @type {number} */ width, /** @type {{ node?: boolean }} */ o = {}) {
+  return rs
+    .filter((r) => r.na || r.error)
+    .map((r) => [r.tool + (r.backend ? ` (${r.backend})` : ""), ...(o.node ? [nodeCell(r)] : []), ...Array(Math.max(0, width - 2 - (o.node ? 1 : 0))).fill("n/a"), naText(r)]);
 }
 
 /**
@@ -108,6 +58,7 @@ export function renderReport(results, o = {}) {
       "Every number below was measured in that run on the machine described here; where a tool could not run a job the table says n/a and why.",
     "",
   );
+  if (results.note) out.push(`> **${String(results.note).replace(/\n/g, " ")}**`, "");
   out.push(`> **Shared machine.** ${m.shared ?? ""} The load average before and after each job is listed under "Runs".`, "");
 
   out.push("## Machine and tools", "");
@@ -119,7 +70,8 @@ export function renderReport(results, o = {}) {
         ["CPU", `${m.cpus} × ${m.cpuModel}`],
         ["Memory", `${m.memGB} GB`],
         ["Kernel", m.kernel ?? ""],
-        ["Node.js", m.node ?? ""],
+        ["Node.js (runs the benchmark)", m.node ?? ""],
+        ...(results.nodes ?? []).map((/** @type {any} */ n) => [`Node ${n.key} (runs emissary)`, n.available ? n.version : `not available: ${n.reason}`]),
         ["Go", m.go ?? ""],
         ...tools.map((/** @type {any} */ t) => [t.name, t.available ? t.version : `not available: ${t.reason}`]),
       ],
@@ -127,10 +79,54 @@ export function renderReport(results, o = {}) {
     "",
   );
 
-  out.push("## Targets (issue 8 — goals, never asserted in tests)", "");
-  out.push(table(["Target", "Measured", "Met"], targets(results).map((r) => [r.target, r.measured, verdict(r.met)])), "");
+  if (m.envRemoved?.length) {
+    out.push(
+      `Removed from the environment of every measured process: ${m.envRemoved.map((/** @type {string} */ k) => `\`${k}\``).join(", ")} (set on this machine; not part of emissary's workload, and \`NODE_EXTRA_CA_CERTS\` alone makes every Node 20 start-up parse a CA bundle — see FINDINGS).`,
+      "",
+    );
+  }
+
+  out.push("## Targets (goals, never asserted in tests)", "");
+  const tt = targetTable(results);
+  out.push(
+    "One pair of columns per Node runtime emissary ran under. B4 and B5 run under the benchmark's own Node only.",
+    "",
+    table(
+      ["Target", ...tt.nodes.flatMap((n) => [`node ${n.replace(/^v/, "")}: measured`, "met"])],
+      tt.rows.map((r) => [r.target, ...r.cells.flatMap((c) => (c ? [c.measured, verdict(c.met)] : ["not run under this Node", "–"]))]),
+    ),
+    "",
+  );
 
   if (o.chart) out.push(`![Benchmark chart](${o.chart})`, "");
+
+  if (j.b0) {
+    const p = j.b0.params ?? {};
+    out.push("## B0 start-up", "");
+    out.push(
+      `Short-lived commands from exec to exit, ${p.runs} runs each after ${p.warmup} unmeasured, the commands taking turns in a shuffled order each round. ` +
+        "Wall time measured by the benchmark with a monotonic clock from spawn to exit (it includes starting `nice` and GNU time: `/bin/true` shows that floor); peak RSS and CPU (user + system) from GNU time, medians. " +
+        "`once`: one template over one secret, the destination removed before every run and checked after it — emissary `file:`, consul-template `{{ file }}`, the original Go emissary `{{poll \"insecure\" …}}` against an HTTP server on 127.0.0.1 (its only sources are AWS and HTTP). " +
+        "Ratios are of medians: to `node -e 0` under the same Node, and for `once` to consul-template's and the original's `once`.",
+      "",
+    );
+    const rs = j.b0.results ?? [];
+    out.push(
+      table(
+        ["Tool", "Node", "Command", "p50 ms", "p90 ms", "min ms", "× node -e 0", "× consul-template once", "× original once", "Peak RSS MB", "CPU ms", "Runs OK"],
+        [
+          ...rs
+            .filter((/** @type {any} */ r) => !r.na && !r.error)
+            .map((/** @type {any} */ r) => {
+              const q = b0Ratios(results, r);
+              return [r.tool, nodeCell(r), r.what, fmt(r.wallMs.p50), fmt(r.wallMs.p90), fmt(r.wallMs.min), fmtRatio(q.vsNode), fmtRatio(q.vsConsulTemplate), fmtRatio(q.vsOriginal), fmt(r.peakRssMB, 1), fmt(r.cpuMs, 0), `${r.okRuns}/${r.runs}`];
+            }),
+          ...naRows(rs, 12, { node: true }),
+        ],
+      ),
+      "",
+    );
+  }
 
   if (j.b1) {
     const p = j.b1.params ?? {};
@@ -145,10 +141,10 @@ export function renderReport(results, o = {}) {
     const ok = rs.filter((/** @type {any} */ r) => !r.na && !r.error);
     out.push(
       table(
-        ["Tool", "Samples", "p50 ms", "p90 ms", "p99 ms", "max ms", "mean ms", "Notes"],
+        ["Tool", "Node", "Samples", "p50 ms", "p90 ms", "p99 ms", "max ms", "mean ms", "Notes"],
         [
-          ...ok.map((/** @type {any} */ r) => [r.tool, r.latencyMs.n, fmt(r.latencyMs.p50), fmt(r.latencyMs.p90), fmt(r.latencyMs.p99), fmt(r.latencyMs.max), fmt(r.latencyMs.mean), `${r.failures} lost, ${r.viaPoll} seen by the 250 ms safety poll`]),
-          ...naRows(rs, 8),
+          ...ok.map((/** @type {any} */ r) => [r.tool, nodeCell(r), r.latencyMs.n, fmt(r.latencyMs.p50), fmt(r.latencyMs.p90), fmt(r.latencyMs.p99), fmt(r.latencyMs.max), fmt(r.latencyMs.mean), `${r.failures} lost, ${r.viaPoll} seen by the 250 ms safety poll`]),
+          ...naRows(rs, 9, { node: true }),
         ],
       ),
       "",
@@ -159,17 +155,38 @@ export function renderReport(results, o = {}) {
     const p = j.b2.params ?? {};
     out.push("## B2 cold start", "");
     out.push(
-      `${p.templates} templates over ${p.secrets} file secrets, no destination present. One-shot mode (\`emissary once\`, \`consul-template -once\`) under GNU time: wall time from exec to exit, peak RSS. ` +
-        `${p.runs} runs each; median wall time, largest peak RSS. Every destination is checked after every run.`,
+      `${p.templates} templates over ${p.secrets} file secrets, no destination present. One-shot mode (\`emissary once\`, \`consul-template -once\`): wall time from exec to exit, peak RSS (GNU time). ` +
+        `${p.runs} runs each; median wall time, largest peak RSS. Every destination is checked after every run. \`node -e 0\` is run the same way under each Node, as the floor. ` +
+        "Ratios: emissary to consul-template (the targets) and to `node -e 0` of the same Node.",
       "",
     );
     const rs = j.b2.results ?? [];
+    const find = finder(results);
+    const ct = find("b2", "consul-template");
     out.push(
       table(
-        ["Tool", "Wall s (median)", "Peak RSS MB", "CPU s (median)", "Runs OK", "All runs (wall s)"],
+        ["Tool", "Node", "Wall s (median)", "Peak RSS MB", "CPU s (median)", "Wall × consul-template", "RSS × consul-template", "Wall × node -e 0", "RSS × node -e 0", "Runs OK", "All runs (wall s)"],
         [
-          ...rs.filter((/** @type {any} */ r) => !r.na && !r.error).map((/** @type {any} */ r) => [r.tool, fmt(r.wallS), fmt(r.peakRssMB, 1), fmt(r.cpuS), `${r.okRuns}/${r.samples.length}`, r.samples.map((/** @type {any} */ s) => fmt(s.wallS)).join(", ")]),
-          ...naRows(rs, 6),
+          ...rs
+            .filter((/** @type {any} */ r) => !r.na && !r.error)
+            .map((/** @type {any} */ r) => {
+              const em = r.tool === "emissary";
+              const floor = em ? find("b2", "node", { node: r.node ?? results.machine?.node }) : undefined;
+              return [
+                r.tool === "node" ? (r.what ?? "node") : r.tool,
+                nodeCell(r),
+                fmt(r.wallS),
+                fmt(r.peakRssMB, 1),
+                fmt(r.cpuS),
+                fmtRatio(em && ct ? ratio(r.wallS, ct.wallS) : undefined),
+                fmtRatio(em && ct ? ratio(r.peakRssMB, ct.peakRssMB) : undefined),
+                fmtRatio(floor ? ratio(r.wallS, floor.wallS) : undefined),
+                fmtRatio(floor ? ratio(r.peakRssMB, floor.peakRssMB) : undefined),
+                `${r.okRuns}/${r.samples.length}`,
+                r.samples.map((/** @type {any} */ s) => fmt(s.wallS)).join(", "),
+              ];
+            }),
+          ...naRows(rs, 11, { node: true }),
         ],
       ),
       "",
@@ -181,16 +198,36 @@ export function renderReport(results, o = {}) {
     out.push("## B3 idle", "");
     out.push(
       `${p.templates} templates over ${p.templates} file secrets; once every file is written (plus 5 s), nothing changes for ${p.seconds} s. ` +
-        "CPU: user + system seconds of the process (all threads) over that window, from /proc/<pid>/stat (10 ms ticks). RSS: at the end, and the highest of the per-second samples.",
+        "CPU: user + system seconds of the process (all threads) over that window, from /proc/<pid>/stat (10 ms ticks). RSS: at the end, and the highest of the per-second samples. " +
+        "Beside them, an idle `node` process of each runtime (one timer, nothing loaded), sampled over a window of the same length, is the floor of the RSS ratio; CPU is compared with consul-template's.",
       "",
     );
     const rs = j.b3.results ?? [];
+    const find = finder(results);
+    const ct = find("b3", "consul-template");
     out.push(
       table(
-        ["Tool", "Idle window s", "CPU s", "CPU %", "RSS MB (end)", "RSS MB (max sampled)", "CPU s before the window (start-up)"],
+        ["Tool", "Node", "Idle window s", "CPU s", "CPU s/min", "CPU × consul-template", "RSS MB (end)", "RSS × idle node", "RSS MB (max sampled)", "CPU s before the window (start-up)"],
         [
-          ...rs.filter((/** @type {any} */ r) => !r.na && !r.error).map((/** @type {any} */ r) => [r.tool, fmt(r.windowS, 0), fmt(r.cpuS), fmt(r.cpuPercent, 3), fmt(r.rssMB, 1), fmt(r.maxRssMB, 1), fmt(r.cpuAtStartS)]),
-          ...naRows(rs, 7),
+          ...rs
+            .filter((/** @type {any} */ r) => !r.na && !r.error)
+            .map((/** @type {any} */ r) => {
+              const em = r.tool === "emissary";
+              const idle = em ? find("b3", "node", { node: r.node ?? results.machine?.node }) : undefined;
+              return [
+                r.tool === "node" ? (r.what ?? "node") : r.tool,
+                nodeCell(r),
+                fmt(r.windowS, 0),
+                fmt(r.cpuS),
+                fmt(perMin(r), 3),
+                fmtRatio(em && ct ? ratio(r.cpuS, ct.cpuS) : undefined),
+                fmt(r.rssMB, 1),
+                fmtRatio(idle ? ratio(r.rssMB, idle.rssMB) : undefined),
+                fmt(r.maxRssMB, 1),
+                fmt(r.cpuAtStartS),
+              ];
+            }),
+          ...naRows(rs, 10, { node: true }),
         ],
       ),
       "",
@@ -265,7 +302,7 @@ export function renderReport(results, o = {}) {
         ],
       ),
       "",
-      "consul-template has no Secrets Manager source, and the original Go emissary is not installable (see Machine and tools), so B5 has emissary only.",
+      `consul-template has no Secrets Manager source, and the original Go emissary ${results.tools?.original?.available ? "cannot be pointed at the loopback fake (see B4)" : "is not available (see Machine and tools)"}, so B5 has emissary only.`,
       "",
     );
   }

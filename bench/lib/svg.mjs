@@ -7,7 +7,7 @@
  */
 
 /** Colour per tool; anything else is grey. */
-export const TOOL_COLORS = Object.freeze({ emissary: "#2b6cb0", "consul-template": "#dd6b20" });
+export const TOOL_COLORS = Object.freeze({ emissary: "#2b6cb0", "consul-template": "#dd6b20", "emissary (original, Go)": "#38a169" });
 
 /**
  * @typedef {object} Bar
@@ -184,6 +184,18 @@ export function renderChart(panels, o = {}) {
 }
 
 /**
+ * A short bar label for a result: the tool (shortened), its Node major, and B0's command.
+ * @param {any} r
+ * @returns {string}
+ */
+export function shortLabel(r) {
+  const tool = r.tool === "emissary (original, Go)" ? "original Go" : r.tool;
+  const node = r.node ? ` n${String(r.node).replace(/^v/, "").split(".")[0]}` : "";
+  const what = r.what === "idle node" ? " idle" : r.what === "node -e 0" ? " -e 0" : r.what ? ` ${r.what}` : "";
+  return `${tool}${node}${what}`;
+}
+
+/**
  * Builds the report's chart panels from a results document (what bench/run.mjs writes).
  * Only measured numbers are drawn; n/a entries are left out.
  * @param {any} results
@@ -194,6 +206,16 @@ export function chartPanels(results) {
   const panels = [];
   const jobs = results.jobs ?? {};
   const measured = (/** @type {any} */ job) => (job?.results ?? []).filter((/** @type {any} */ r) => !r.na && !r.error);
+  const b0 = measured(jobs.b0).filter((/** @type {any} */ r) => r.tool !== "/bin/true");
+  if (b0.length) {
+    panels.push({
+      kind: "bars",
+      title: "B0 start-up: exec to exit, median",
+      unit: "ms",
+      scale: "log",
+      bars: b0.map((/** @type {any} */ r) => ({ label: shortLabel(r), value: r.wallMs.p50, tool: r.tool })),
+    });
+  }
   const b1 = measured(jobs.b1);
   if (b1.length) {
     panels.push({
@@ -202,16 +224,16 @@ export function chartPanels(results) {
       unit: "ms",
       scale: "log",
       bars: b1.flatMap((/** @type {any} */ r) => [
-        { label: `${r.tool} p50`, value: r.latencyMs.p50, tool: r.tool },
-        { label: `${r.tool} p99`, value: r.latencyMs.p99, tool: r.tool },
+        { label: `${shortLabel(r)} p50`, value: r.latencyMs.p50, tool: r.tool },
+        { label: `${shortLabel(r)} p99`, value: r.latencyMs.p99, tool: r.tool },
       ]),
     });
   }
   const b2 = measured(jobs.b2);
   if (b2.length) {
     const n = jobs.b2.params?.templates;
-    panels.push({ kind: "bars", title: `B2 cold start: ${n} templates, wall time (median)`, unit: "s", bars: b2.map((/** @type {any} */ r) => ({ label: r.tool, value: r.wallS, tool: r.tool })) });
-    panels.push({ kind: "bars", title: `B2 cold start: ${n} templates, peak RSS`, unit: "MB", bars: b2.map((/** @type {any} */ r) => ({ label: r.tool, value: r.peakRssMB, tool: r.tool })) });
+    panels.push({ kind: "bars", title: `B2 cold start: ${n} templates, wall time (median)`, unit: "s", bars: b2.map((/** @type {any} */ r) => ({ label: shortLabel(r), value: r.wallS, tool: r.tool })) });
+    panels.push({ kind: "bars", title: `B2 cold start: ${n} templates, peak RSS`, unit: "MB", bars: b2.map((/** @type {any} */ r) => ({ label: shortLabel(r), value: r.peakRssMB, tool: r.tool })) });
   }
   const b3 = measured(jobs.b3);
   if (b3.length) {
@@ -220,9 +242,9 @@ export function chartPanels(results) {
       kind: "bars",
       title: `B3 idle: ${p.templates} templates, CPU used in ${p.seconds} s`,
       unit: "CPU s",
-      bars: b3.map((/** @type {any} */ r) => ({ label: r.tool, value: r.cpuS, tool: r.tool })),
+      bars: b3.map((/** @type {any} */ r) => ({ label: shortLabel(r), value: r.cpuS, tool: r.tool })),
     });
-    panels.push({ kind: "bars", title: `B3 idle: RSS at the end`, unit: "MB", bars: b3.map((/** @type {any} */ r) => ({ label: r.tool, value: r.rssMB, tool: r.tool })) });
+    panels.push({ kind: "bars", title: `B3 idle: RSS at the end`, unit: "MB", bars: b3.map((/** @type {any} */ r) => ({ label: shortLabel(r), value: r.rssMB, tool: r.tool })) });
   }
   const b4 = measured(jobs.b4);
   if (b4.length) {
@@ -231,7 +253,7 @@ export function chartPanels(results) {
       kind: "bars",
       title: `B4 backend requests: ${p.templates} templates over ${p.secrets} secrets, ${p.seconds} s, refresh ${p.refresh}`,
       unit: "requests",
-      bars: b4.map((/** @type {any} */ r) => ({ label: `${r.tool} (${r.backend})`, value: r.requests, tool: r.tool })),
+      bars: b4.map((/** @type {any} */ r) => ({ label: `${shortLabel(r)} (${r.backend})`, value: r.requests, tool: r.tool })),
     });
   }
   const b5 = measured(jobs.b5)[0];

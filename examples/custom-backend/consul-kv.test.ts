@@ -15,7 +15,7 @@ import consulKv, { createConsulKvBackend } from "./consul-kv.js";
 
 /** A fake Consul agent: KV reads with `?raw`, ACL tokens, blocking queries on `index`. */
 class FakeConsul {
-  readonly kv = new Map<string, { value: string; index: number }>();
+  readonly kv = new Map<string, { value: string | Buffer; index: number }>();
   readonly requests: { path: string; query: URLSearchParams; token: string | undefined }[] = [];
   index = 10;
   /** When set, requests without this `X-Consul-Token` get 403. */
@@ -38,7 +38,7 @@ class FakeConsul {
     await new Promise<void>((r) => this.server.close(() => r()));
   }
 
-  put(key: string, value: string): void {
+  put(key: string, value: string | Buffer): void {
     this.index++;
     this.kv.set(key, { value, index: this.index });
     for (const wake of [...this.blocked]) wake();
@@ -119,6 +119,21 @@ describe("consul KV backend", () => {
       existing: { ref: ref("app/db"), expectedValue: '{"password":"kv-secret-1"}' },
       missing: ref("app/nope"),
       change: async () => consul.put("app/db", '{"password":"kv-secret-2"}'),
+    });
+  });
+
+  it("returns a binary value (a keytab) as its bytes, and passes the conformance kit with them", async () => {
+    const keytab = Buffer.from([0x05, 0x02, 0xff, 0x00, 0xc3, 0x28, 0x0d, 0x0a]);
+    consul.put("krb/http", keytab);
+    const backend = createConsulKvBackend({ address });
+    const s = await backend.fetch(ref("krb/http"), ctx());
+    expect(s.value).toBeInstanceOf(Uint8Array);
+    expect(Buffer.from(s.value as Uint8Array).equals(keytab)).toBe(true);
+    await assertBackendConformance({
+      backend,
+      existing: { ref: ref("krb/http"), expectedValue: keytab },
+      missing: ref("krb/nope"),
+      change: async () => consul.put("krb/http", Buffer.from([0xfe, 0x01])),
     });
   });
 

@@ -3,7 +3,8 @@
  * built-in backends use. Load it with `emissary run --backend-module ./consul-kv.js` (or list it
  * under `modules:` in the config file) and reference keys as `consul:app/db#password`.
  *
- * - `fetch` reads one key (`GET /v1/kv/<key>?raw`); Consul's `X-Consul-Index` is the version.
+ * - `fetch` reads one key (`GET /v1/kv/<key>?raw`) as bytes (text when UTF-8); Consul's
+ *   `X-Consul-Index` is the version.
  * - `watch` runs a blocking query per key and calls `onChange` when the key's index moves, so
  *   a change in Consul is rendered within moments instead of at the next refresh.
  * - Errors say what the loop should do: 404 → {@link SecretNotFoundError} (keep waiting),
@@ -22,7 +23,7 @@
  * @packageDocumentation
  */
 import { readFileSync } from "node:fs";
-import { ConfigError, FatalError, SecretNotFoundError, TransientError, type Backend, type BackendFactoryContext, type Secret, type SecretRef } from "emissaryd";
+import { ConfigError, FatalError, SecretNotFoundError, TransientError, textOrBytes, type Backend, type BackendFactoryContext, type Secret, type SecretRef } from "emissaryd";
 
 /** How long one blocking query waits in Consul before returning unchanged. @defaultValue "5m" */
 const BLOCKING_WAIT = "5m";
@@ -76,8 +77,12 @@ export function createConsulKvBackend(opts: ConsulKvOptions = {}): Backend {
     return `${base}/v1/kv/${keyPath(ref.id)}?${q.toString()}`;
   };
 
-  /** One GET; returns the body and index, or throws a classified error. */
-  const get = async (ref: SecretRef, signal: AbortSignal, extra?: Record<string, string>): Promise<{ body: string; index: string }> => {
+  /**
+   * One GET; returns the body and index, or throws a classified error. Consul KV values are bytes
+   * (a keytab, a certificate bundle): the body is the text when it is UTF-8, else its bytes,
+   * which emissary writes unchanged — `res.text()` would turn them into U+FFFD.
+   */
+  const get = async (ref: SecretRef, signal: AbortSignal, extra?: Record<string, string>): Promise<{ body: string | Uint8Array; index: string }> => {
     const where = `consul:${ref.id}`;
     let res: Response;
     try {
@@ -86,7 +91,7 @@ export function createConsulKvBackend(opts: ConsulKvOptions = {}): Backend {
       throw new TransientError(`${where}: Consul unreachable at ${base} (${networkCode(err)})`);
     }
     const index = res.headers.get("x-consul-index") ?? "";
-    if (res.status === 200) return { body: await res.text(), index };
+    if (res.status === 200) return { body: textOrBytes(new Uint8Array(await res.arrayBuffer())), index };
     await res.body?.cancel();
     if (res.status === 404) throw new SecretNotFoundError(`${where}: no such key`);
     if (res.status === 401 || res.status === 403) throw new FatalError(`${where}: permission denied (HTTP ${res.status}); check the ACL token's key_prefix policy`);

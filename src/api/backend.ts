@@ -42,8 +42,19 @@ export interface CertificateInfo {
 
 /** What a backend returns for one reference. */
 export interface Secret {
-  /** The secret's text. JSON objects are returned as their original text. */
-  readonly value: string;
+  /**
+   * The secret's value: text (a `string`) or bytes (a `Uint8Array`; a Buffer is one). JSON objects
+   * are returned as their original text. Bytes are never re-encoded: they reach the file as they
+   * are when a template is that one value alone, and are read as UTF-8 text everywhere else (an
+   * error, naming the reference, when they are not). A backend that reads bytes returns them, or
+   * {@link textOrBytes} of them; a `string` works as it always has.
+   */
+  readonly value: string | Uint8Array;
+  /**
+   * The value is binary data with no text form at its source (AWS `SecretBinary`): unless the
+   * reference says `encoding:`, it reaches templates as base64 text. @defaultValue false
+   */
+  readonly binary?: boolean;
   /** An opaque version; when it is unchanged the value is assumed unchanged. */
   readonly version?: string;
   /** A lease: the secret must be re-fetched before this many milliseconds have passed. */

@@ -21,7 +21,24 @@ export {
   type SourceLocation,
 } from "./errors.js";
 export { parseDuration, toMs, formatDuration, DurationError } from "./duration.js";
-export { parseRef, extractValue, parsePointer, INTENTIONALLY_EMPTY, RefSyntaxError, type RefSpec, type FieldSelector, type ResolvedValue } from "./refs.js";
+export {
+  parseRef,
+  extractValue,
+  effectiveEncoding,
+  parsePointer,
+  INTENTIONALLY_EMPTY,
+  RefSyntaxError,
+  VALUE_ENCODINGS,
+  VALUE_DECODINGS,
+  ESCAPE_MODES,
+  type RefSpec,
+  type FieldSelector,
+  type ResolvedValue,
+  type ValueEncoding,
+  type ValueDecoding,
+  type EscapeMode,
+} from "./refs.js";
+export { textOrBytes, utf8Text, valueBytes, sameValue, isSecretValue, isUnsetValue, decodeBase64, type SecretValue } from "./bytes.js";
 export { safeError, silentLogger, LOG_LEVELS, LOG_FORMATS, type LogLevel, type LogFormat, type SafeError, type Logger } from "./log.js";
 export { contentVersion, rejectUnknownKeys, rejectUnknownOptions } from "./backend-helpers.js";
 export { createMemoryBackend, type MemoryBackend, type MemoryBackendOptions } from "./memory-backend.js";

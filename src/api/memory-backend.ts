@@ -12,10 +12,10 @@ export interface MemoryBackend extends Backend {
   /**
    * Sets (or replaces) a secret and notifies its watchers.
    * @param id - the reference ID (`memory:ID`)
-   * @param value - the secret's text
+   * @param value - the secret's text, or its bytes
    * @param version - an explicit version @defaultValue a hash of `value`
    */
-  set(id: string, value: string, version?: string): void;
+  set(id: string, value: string | Uint8Array, version?: string): void;
   /** Removes a secret (later fetches throw {@link SecretNotFoundError}) and notifies its watchers. */
   delete(id: string): void;
   /**
@@ -36,7 +36,7 @@ export interface MemoryBackendOptions {
   /** The backend's name in references. @defaultValue "memory" */
   name?: string;
   /** Initial secrets, by ID. @defaultValue `{}` */
-  values?: Record<string, string>;
+  values?: Record<string, string | Uint8Array>;
   /** Refresh interval the core uses as a backstop. @defaultValue undefined (the core's default) */
   defaultRefreshMs?: number;
 }
@@ -53,13 +53,15 @@ export interface MemoryBackendOptions {
  */
 export function createMemoryBackend(opts: MemoryBackendOptions = {}): MemoryBackend {
   const name = opts.name ?? "memory";
-  const values = new Map<string, { value: string; version: string }>();
+  const values = new Map<string, { value: string | Uint8Array; version: string }>();
   const failures = new Map<string, Error>();
   const watchers = new Map<string, Set<() => void>>();
   let fetchCount = 0;
   let closed = false;
 
-  for (const [id, value] of Object.entries(opts.values ?? {})) values.set(id, { value, version: contentVersion(value) });
+  // Bytes are copied: the caller may reuse its buffer.
+  const own = (v: string | Uint8Array): string | Uint8Array => (typeof v === "string" ? v : Uint8Array.from(v));
+  for (const [id, value] of Object.entries(opts.values ?? {})) values.set(id, { value: own(value), version: contentVersion(value) });
 
   function notify(id: string): void {
     const set = watchers.get(id);
@@ -107,8 +109,8 @@ export function createMemoryBackend(opts: MemoryBackendOptions = {}): MemoryBack
         if (s.size === 0) watchers.delete(ref.id);
       };
     },
-    set(id: string, value: string, version?: string): void {
-      values.set(id, { value, version: version ?? contentVersion(value) });
+    set(id: string, value: string | Uint8Array, version?: string): void {
+      values.set(id, { value: own(value), version: version ?? contentVersion(value) });
       notify(id);
     },
     delete(id: string): void {

@@ -1,5 +1,23 @@
 import type { ParamValue, Secret, SecretRef } from "./backend.js";
-import { SecretNotFoundError } from "./errors.js";
+import { Buffer } from "node:buffer";
+import { INTENTIONALLY_EMPTY, decodeBase64, utf8Text, valueBytes } from "./bytes.js";
+import { FatalError, SecretNotFoundError } from "./errors.js";
+
+/**
+ * How a value's bytes reach the template: `utf8` as text (the default), `binary` as the raw
+ * bytes, `base64` as base64 text of the bytes (the default for AWS `SecretBinary`).
+ */
+export type ValueEncoding = "utf8" | "binary" | "base64";
+/** The accepted {@link ValueEncoding}s, for validation and messages. */
+export const VALUE_ENCODINGS: readonly ValueEncoding[] = ["utf8", "binary", "base64"];
+/** `decode: base64`: the value is base64 text of the bytes wanted. */
+export type ValueDecoding = "base64";
+/** The accepted {@link ValueDecoding}s. */
+export const VALUE_DECODINGS: readonly ValueDecoding[] = ["base64"];
+/** Output escaping of `{{name}}` (never of `{{{name}}}` or `{{&name}}`). */
+export type EscapeMode = "none" | "json" | "html" | "hcl" | "yaml" | "toml" | "shell";
+/** The accepted {@link EscapeMode}s. */
+export const ESCAPE_MODES: readonly EscapeMode[] = ["none", "json", "html", "hcl", "yaml", "toml", "shell"];
 
 /** How a value is picked out of a JSON (or YAML) object secret. */
 export type FieldSelector =
@@ -18,12 +36,17 @@ export interface RefSpec {
   readonly default?: string;
   /** The reference text as written, for logs (`awssm:prod/db#password`). */
   readonly text: string;
+  /** Long form `encoding:`. @defaultValue "utf8" ("base64" for a backend's binary value) */
+  readonly encoding?: ValueEncoding;
+  /** Long form `decode: base64`: decode the (text) value into bytes first. */
+  readonly decode?: ValueDecoding;
+  /** Long form `escape:`: this secret's own escaping, which wins over the template's. */
+  readonly escape?: EscapeMode;
 }
 
 const BACKEND_NAME = /^[a-z][a-z0-9_-]*$/;
 
-/** The literal the original emissary used for "not set yet". */
-export const INTENTIONALLY_EMPTY = "intentionally-empty";
+export { INTENTIONALLY_EMPTY };
 
 /** Error thrown by {@link parseRef} — carries only the reference text and the reason. */
 export class RefSyntaxError extends Error {
@@ -52,7 +75,15 @@ export function parsePointer(pointer: string): string[] {
  */
 export function parseRef(
   text: string,
-  extra: { options?: Record<string, string | number | boolean>; params?: Record<string, ParamValue>; trim?: boolean; default?: string } = {},
+  extra: {
+    options?: Record<string, string | number | boolean>;
+    params?: Record<string, ParamValue>;
+    trim?: boolean;
+    default?: string;
+    encoding?: ValueEncoding;
+    decode?: ValueDecoding;
+    escape?: EscapeMode;
+  } = {},
 ): RefSpec {
   if (typeof text !== "string" || text.trim() === "") throw new RefSyntaxError("reference is empty (expected BACKEND:ID[#FIELD])");
   const t = text.trim();
@@ -76,6 +107,9 @@ export function parseRef(
     text: t,
     ...(field ? { field } : {}),
     ...(extra.default !== undefined ? { default: extra.default } : {}),
+    ...(extra.encoding !== undefined ? { encoding: extra.encoding } : {}),
+    ...(extra.decode !== undefined ? { decode: extra.decode } : {}),
+    ...(extra.escape !== undefined ? { escape: extra.escape } : {}),
   };
   return spec;
 }
@@ -83,11 +117,13 @@ export function parseRef(
 /** A resolved value as a template sees it. */
 export type ResolvedValue =
   | { readonly kind: "text"; readonly text: string }
-  | { readonly kind: "object"; readonly text: string; readonly data: Record<string, unknown> | unknown[] };
+  | { readonly kind: "object"; readonly text: string; readonly data: Record<string, unknown> | unknown[] }
+  /** Bytes that are not UTF-8 text: written as they are by a template that is this value alone. */
+  | { readonly kind: "bytes"; readonly bytes: Uint8Array };
 
-function parseStructured(secret: Secret): unknown {
+function parseStructured(secret: Secret, text: string): unknown {
   if (secret.data !== undefined) return secret.data;
-  const v = secret.value.trim();
+  const v = text.trim();
   if (!(v.startsWith("{") || v.startsWith("["))) return undefined;
   try {
     return JSON.parse(v);
@@ -107,10 +143,12 @@ function isEmpty(text: string): boolean {
  * not set or the field is absent.
  */
 export function extractValue(spec: RefSpec, secret: Secret): ResolvedValue {
+  const source = textSource(spec, secret);
+  if (source === undefined) return extractBytes(spec, secret);
   let picked: unknown;
   let text: string;
   if (spec.field) {
-    const data = parseStructured(secret);
+    const data = parseStructured(secret, source);
     if (data === undefined || data === null || typeof data !== "object") {
       throw new SecretNotFoundError(`${spec.text}: the secret is not a JSON object, so it has no field "${fieldLabel(spec.field)}"`);
     }
@@ -118,8 +156,8 @@ export function extractValue(spec: RefSpec, secret: Secret): ResolvedValue {
     if (picked === undefined || picked === null) throw new SecretNotFoundError(`${spec.text}: field "${fieldLabel(spec.field)}" is not in the secret`);
     text = typeof picked === "string" ? picked : JSON.stringify(picked);
   } else {
-    text = secret.value;
-    picked = parseStructured(secret);
+    text = source;
+    picked = parseStructured(secret, source);
   }
   if (spec.trim) text = text.trim();
   if (isEmpty(text)) throw new SecretNotFoundError(`${spec.text}: the value is empty or "${INTENTIONALLY_EMPTY}"`);
@@ -149,4 +187,51 @@ function lookupPointer(data: unknown, tokens: readonly string[]): unknown {
     }
   }
   return cur;
+}
+
+/**
+ * The encoding a value gets: the reference's; else base64 for a backend's binary value (AWS
+ * `SecretBinary`) that is not `decode`d; else utf8.
+ */
+export function effectiveEncoding(spec: RefSpec, secret: Secret): ValueEncoding {
+  return spec.encoding ?? (secret.binary === true && spec.decode === undefined ? "base64" : "utf8");
+}
+
+/** The value as text when it is plain UTF-8 text to take as it is; `undefined` for the bytes way. */
+function textSource(spec: RefSpec, secret: Secret): string | undefined {
+  if (spec.decode !== undefined || effectiveEncoding(spec, secret) !== "utf8") return undefined;
+  return typeof secret.value === "string" ? secret.value : utf8Text(secret.value);
+}
+
+/**
+ * The bytes way: a value that is not UTF-8, `encoding: binary` or `base64`, or `decode: base64`.
+ * Raw bytes are never trimmed; a field or a `decode` takes the text way first (field, trim and
+ * "not set" apply to that text), then works on its bytes.
+ */
+function extractBytes(spec: RefSpec, secret: Secret): ResolvedValue {
+  let bytes: Uint8Array;
+  if (spec.field !== undefined || spec.decode !== undefined) {
+    const text = typeof secret.value === "string" ? secret.value : utf8Text(secret.value);
+    if (text === undefined) {
+      if (spec.field !== undefined) throw new SecretNotFoundError(`${spec.text}: the secret is not UTF-8 text, so it has no field "${fieldLabel(spec.field)}"`);
+      throw new FatalError(`${spec.text}: decode: base64 needs base64 text, and the value is not even UTF-8 text`);
+    }
+    const inner = extractValue({ ...spec, encoding: "utf8", decode: undefined, trim: spec.decode !== undefined && spec.trim }, { ...secret, value: text });
+    const innerText = inner.kind === "bytes" ? "" : inner.text;
+    if (spec.decode === undefined) bytes = Buffer.from(innerText, "utf8");
+    else {
+      const decoded = decodeBase64(innerText);
+      if (decoded === undefined) throw new FatalError(`${spec.text}: the value is not valid base64 (decode: base64)`);
+      bytes = decoded;
+    }
+  } else {
+    bytes = valueBytes(secret.value);
+  }
+  const placeholder = spec.decode === undefined && bytes.length === INTENTIONALLY_EMPTY.length && valueBytes(bytes).toString("latin1") === INTENTIONALLY_EMPTY;
+  if (bytes.length === 0 || placeholder) {
+    throw new SecretNotFoundError(`${spec.text}: the value is empty or "${INTENTIONALLY_EMPTY}"`);
+  }
+  if (effectiveEncoding(spec, secret) === "base64") return { kind: "text", text: valueBytes(bytes).toString("base64") };
+  const text = utf8Text(bytes);
+  return text === undefined ? { kind: "bytes", bytes } : { kind: "text", text };
 }

@@ -31,6 +31,10 @@ export interface CheckSecret {
   readonly hasDefault: boolean;
   /** The body uses it (only used names hold a render back). */
   readonly used: boolean;
+  /** Long form `encoding:`, `decode:` and `escape:`, when given. */
+  readonly encoding?: string;
+  readonly decode?: string;
+  readonly escape?: string;
 }
 
 /** One template in the `check` summary. */
@@ -114,7 +118,18 @@ export async function buildCheckReport(config: ResolvedConfig, logger: Logger, o
       const e = await bindTemplate(f, { registry, config, cwd });
       const t = e.template;
       if (t) {
-        const secrets = e.bindings.map((b): CheckSecret => ({ name: b.name, ref: b.label, backend: e.backends?.get(b.key)?.name ?? b.spec.ref.backend, hasDefault: b.spec.default !== undefined, used: t.used.has(b.name) }));
+        const secrets = e.bindings.map(
+          (b): CheckSecret => ({
+            name: b.name,
+            ref: b.label,
+            backend: e.backends?.get(b.key)?.name ?? b.spec.ref.backend,
+            hasDefault: b.spec.default !== undefined,
+            used: t.used.has(b.name),
+            ...(b.spec.encoding !== undefined ? { encoding: b.spec.encoding } : {}),
+            ...(b.spec.decode !== undefined ? { decode: b.spec.decode } : {}),
+            ...(b.spec.escape !== undefined ? { escape: b.spec.escape } : {}),
+          }),
+        );
         entries.push({
           file: f.file,
           ok: true,

@@ -10,7 +10,8 @@ import { BackendRegistry } from "../sources/registry.js";
 import { Scheduler } from "../sources/scheduler.js";
 import { StateDir } from "../sources/state.js";
 import { SecretStore } from "../sources/store.js";
-import { renderTemplate } from "../templates/render.js";
+import { renderOutput } from "../templates/render.js";
+import { TemplateError } from "../api/errors.js";
 
 /**
  * `emissary render FILE`: resolve one template and print it to stdout; no write, no command. It
@@ -44,7 +45,7 @@ export async function runRender(file: string, config: ResolvedConfig, logger: Lo
   }
   const t = entry.template;
   const store = new SecretStore();
-  const values = (): { values: Map<string, ResolvedValue>; missing: string[] } => resolveValues(entry.bindings, store);
+  const values = (): { values: Map<string, ResolvedValue>; missing: string[]; invalid: Error[] } => resolveValues(entry.bindings, store);
   let wake: () => void = () => undefined;
   const wouldIssue = new Set<string>();
   const scheduler = new Scheduler({
@@ -65,9 +66,21 @@ export async function runRender(file: string, config: ResolvedConfig, logger: Lo
   const timer = config.timeoutMs !== undefined ? setTimeout(() => ((timedOut = true), wake()), config.timeoutMs) : undefined;
   try {
     for (;;) {
-      const { values: v, missing } = values();
+      const { values: v, missing, invalid } = values();
+      if (invalid.length > 0) {
+        process.stderr.write(`emissary render: ${path}: ${invalid.map((e) => e.message).join("; ")}\n`);
+        return 1;
+      }
       if (missing.length === 0) {
-        process.stdout.write(renderTemplate(t, v));
+        let out: string | Uint8Array;
+        try {
+          out = renderOutput(t, v);
+        } catch (err) {
+          // Our own errors name secrets and references, never values.
+          process.stderr.write(`emissary render: ${err instanceof TemplateError ? err.message : `${path}: rendering failed (${(err as Error).name})`}\n`);
+          return 1;
+        }
+        process.stdout.write(out);
         return 0;
       }
       if (wouldIssue.size > 0) {

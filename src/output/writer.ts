@@ -25,8 +25,8 @@ export { resolveOwner, type OwnerDatabase } from "./owner.js";
 export interface WriteRequest {
   /** Absolute destination path. */
   path: string;
-  /** The exact bytes the destination must hold (strings are written as UTF-8). */
-  content: string | Buffer;
+  /** The exact bytes the destination must hold (a Buffer is a Uint8Array; strings are written as UTF-8). */
+  content: string | Uint8Array;
   /** Permission bits, e.g. `0o600`. Setuid, setgid and sticky bits are refused. */
   mode: number;
   /**
@@ -274,7 +274,8 @@ export interface PreparedWrite {
  * @internal
  */
 export function prepareWrite(req: WriteRequest): PreparedWrite {
-  const content = typeof req.content === "string" ? Buffer.from(req.content, "utf8") : req.content;
+  const c = req.content;
+  const content = typeof c === "string" ? Buffer.from(c, "utf8") : Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
   if (req.mode & SPECIAL_MODE_BITS) {
     throw new WriteError(`cannot write ${req.path}: mode ${formatMode(req.mode)} carries a setuid, setgid or sticky bit, which emissary does not set`, req.path);
   }

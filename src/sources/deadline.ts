@@ -4,6 +4,7 @@
  * @module
  */
 import type { Secret } from "../api/backend.js";
+import { isSecretValue } from "../api/bytes.js";
 import { formatDuration } from "../api/duration.js";
 import { TransientError } from "../api/errors.js";
 
@@ -26,7 +27,7 @@ export function withDeadline<T>(answer: Promise<T> | T, abort: AbortController, 
   return Promise.race([work, expired]).finally(() => clearTimeout(timer));
 }
 
-/** True for a `{ value: string }` answer (not an Error). */
+/** True for a `{ value: string | Uint8Array }` answer (not an Error). */
 export function isSecret(v: unknown): v is Secret {
-  return typeof v === "object" && v !== null && !(v instanceof Error) && typeof (v as Secret).value === "string";
+  return typeof v === "object" && v !== null && !(v instanceof Error) && isSecretValue((v as Secret).value);
 }

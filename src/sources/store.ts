@@ -1,4 +1,5 @@
 import type { Secret } from "../api/backend.js";
+import { sameValue } from "../api/bytes.js";
 
 /** What the store knows of one reference. */
 export interface StoredSecret {
@@ -25,8 +26,9 @@ export class SecretStore {
     const prev = this.#values.get(key);
     this.#values.set(key, { secret, fetchedAt: now });
     if (!prev) return true;
-    if (prev.secret.value !== secret.value) return true;
-    return false;
+    // Bytes are compared as bytes: a Buffer is never equal to another one by reference.
+    if (!sameValue(prev.secret.value, secret.value)) return true;
+    return (prev.secret.binary === true) !== (secret.binary === true);
   }
 
   /** Forgets keys no template uses anymore. */

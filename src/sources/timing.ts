@@ -5,7 +5,7 @@
  */
 import type { Secret } from "../api/backend.js";
 import type { ErrorClass } from "../api/errors.js";
-import { INTENTIONALLY_EMPTY } from "../api/refs.js";
+import { isUnsetValue } from "../api/bytes.js";
 import { backoff, jitter, type Random } from "./jitter.js";
 
 /** Backoff base for transient errors. */
@@ -32,10 +32,9 @@ export interface FetchTiming {
   readonly fetching: boolean;
 }
 
-/** A value that counts as "not yet set": empty or `intentionally-empty`. */
-export function isUnset(value: string): boolean {
-  const t = value.trim();
-  return t === "" || t === INTENTIONALLY_EMPTY;
+/** A value (text or bytes) that counts as "not yet set": empty or `intentionally-empty`. */
+export function isUnset(value: string | Uint8Array): boolean {
+  return isUnsetValue(value);
 }
 
 /** The delay before the next fetch after a successful one, and its reason. */

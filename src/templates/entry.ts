@@ -4,6 +4,7 @@
  * @module
  */
 import type { Backend, SecretRef } from "../api/backend.js";
+import { SecretNotFoundError } from "../api/errors.js";
 import { extractValue, type RefSpec, type ResolvedValue } from "../api/refs.js";
 import type { SecretStore } from "../sources/store.js";
 import type { Template } from "./parse.js";
@@ -67,25 +68,32 @@ export interface TemplateEntry {
 /**
  * The values a template's bindings resolve to from the store: field extraction, trimming and the
  * "not yet set" rule applied, defaults used where a value is missing. `missing` lists the
- * references (as written) that hold the template back.
+ * references (as written) that hold the template back; `invalid` holds an error for each value
+ * that is there but unusable (`decode: base64` of text that is not base64), whose message names
+ * the reference and never the value.
  */
-export function resolveValues(bindings: readonly Binding[], store: SecretStore): { values: Map<string, ResolvedValue>; missing: string[] } {
+export function resolveValues(bindings: readonly Binding[], store: SecretStore): { values: Map<string, ResolvedValue>; missing: string[]; invalid: Error[] } {
   const values = new Map<string, ResolvedValue>();
   const missing: string[] = [];
+  const invalid: Error[] = [];
   for (const b of bindings) {
     const stored = store.get(b.key);
     let v: ResolvedValue | undefined;
     if (stored) {
       try {
         v = extractValue(b.spec, stored.secret);
-      } catch {
+      } catch (err) {
         v = undefined;
+        if (!(err instanceof SecretNotFoundError)) {
+          invalid.push(err instanceof Error ? err : new Error(`${b.label}: the value cannot be used`));
+          continue;
+        }
       }
     }
     if (!v && b.spec.default !== undefined) v = { kind: "text", text: b.spec.default };
     if (v) values.set(b.name, v);
     else missing.push(b.label);
   }
-  return { values, missing };
+  return { values, missing, invalid };
 }
 

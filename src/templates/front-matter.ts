@@ -7,14 +7,14 @@ import { isAlias, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, t
 import { TemplateError } from "../api/errors.js";
 import { parseMode } from "../config/mode.js";
 import { parseDuration } from "../api/duration.js";
-import type { RefSpec } from "../api/refs.js";
+import { ESCAPE_MODES, type EscapeMode, type RefSpec } from "../api/refs.js";
 import { splitCommand } from "../output/split-command.js";
 import { parseSecrets } from "./secret-spec.js";
 import { excerpt, type SourceFile } from "./source.js";
-import { scalarString, shownValue, sourceOf, type At } from "./yaml-node.js";
+import { oneOf, scalarString, shownValue, sourceOf, type At } from "./yaml-node.js";
 
 /** Output escaping applied to every `{{name}}` (never to `{{{name}}}` or `{{&name}}`). */
-export type EscapeMode = "none" | "json" | "html";
+export type { EscapeMode };
 
 /** Quiescence: wait until values have been stable for `minMs`, but no longer than `maxMs` in all. */
 export interface WaitSpec {
@@ -75,7 +75,6 @@ export const FRONT_MATTER_KEYS = [
 
 export { SECRET_NAME } from "./secret-spec.js";
 
-const ESCAPES: readonly EscapeMode[] = ["none", "json", "html"];
 const DELIMITER = /^---[ \t]*\r?$/;
 const FM_FIELD = "front matter";
 
@@ -165,14 +164,9 @@ export function parseFrontMatter(src: SourceFile, split: SplitFile): FrontMatter
       case "wait":
         fm.wait = parseWait(src, value, valuePos, at);
         break;
-      case "escape": {
-        const s = scalarString(value);
-        if (s === undefined || !(ESCAPES as readonly string[]).includes(s)) {
-          src.fail(`must be one of ${ESCAPES.join(", ")} (got ${shownValue(value)})`, valuePos, key);
-        }
-        fm.escape = s as EscapeMode;
+      case "escape":
+        fm.escape = oneOf(src, value, valuePos, key, ESCAPE_MODES);
         break;
-      }
       case "secrets":
         fm.secrets = parseSecrets(src, value, valuePos, at, fm.secretOffsets);
         break;

@@ -1,15 +1,16 @@
 /**
  * The `secrets:` map of a front matter: each name's reference, in the short form
- * (`vault:secret/nomad#token`) or the long form (`ref:` plus options), including the options of
+ * (`vault:secret/nomad#token`) or the long form (`ref:` plus options: the core's `trim`,
+ * `default`, `encoding`, `decode` and `escape`, the backend's own options), including the options of
  * issued secrets (SPEC "Issued secrets"): `params` (a write), `renew_at`, `private_key: local`,
  * `key_type` and `key_bits`. Every error names the file, line, column and field.
  * @module
  */
 import { isAlias, isMap, isScalar, isSeq, type Node } from "yaml";
 import type { ParamValue } from "../api/backend.js";
-import { parseRef, RefSyntaxError, type RefSpec } from "../api/refs.js";
+import { ESCAPE_MODES, parseRef, RefSyntaxError, VALUE_DECODINGS, VALUE_ENCODINGS, type EscapeMode, type RefSpec, type ValueDecoding, type ValueEncoding } from "../api/refs.js";
 import { excerpt, type SourceFile } from "./source.js";
-import { shownValue, sourceOf, type At } from "./yaml-node.js";
+import { oneOf, shownValue, sourceOf, type At } from "./yaml-node.js";
 
 /** Names a template may declare under `secrets:`. */
 export const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
@@ -21,6 +22,8 @@ export const RENEW_AT_RANGE = { min: 0.5, max: 0.95 } as const;
 export const LOCAL_KEY_BITS: Readonly<Record<"ec" | "rsa", readonly number[]>> = { ec: [256, 384, 521], rsa: [2048, 3072, 4096] };
 
 const REF_OPTION = /^[A-Za-z][A-Za-z0-9_-]*$/;
+/** Long-form keys the core applies to every backend's values, with the values each accepts. */
+const CORE_OPTIONS = { encoding: VALUE_ENCODINGS, decode: VALUE_DECODINGS, escape: ESCAPE_MODES } as const;
 const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 /** Paths `private_key: local` works with: the PKI engine's sign endpoints (`pki/sign/<role>`, `pki/issuer/<ref>/sign/<role>`, `sign-verbatim`). */
 export const SIGN_PATH = /(^|\/)(sign\/[^/]+|sign-verbatim(\/[^/]+)?)$/;
@@ -64,6 +67,7 @@ function parseSecret(src: SourceFile, node: Node | null, offset: number, field: 
   let ref: { text: string; pos: number } | undefined;
   let trim: boolean | undefined;
   let dflt: string | undefined;
+  const core: { encoding?: ValueEncoding; decode?: ValueDecoding; escape?: EscapeMode } = {};
   let params: Record<string, ParamValue> | undefined;
   const options: Record<string, string | number | boolean> = {};
   /** Where each issuance option was written, to blame it when it lacks what it needs. */
@@ -85,6 +89,8 @@ function parseSecret(src: SourceFile, node: Node | null, offset: number, field: 
       // Never quote a default in an error: it may be a real value.
       if (!isScalar(v) || v.value === null || typeof v.value === "object") src.fail('must be a string (write default: "" for empty)', pos, sub);
       dflt = typeof v.value === "string" ? v.value : (sourceOf(v) ?? String(v.value));
+    } else if (key === "encoding" || key === "decode" || key === "escape") {
+      (core as Record<string, string>)[key] = oneOf<string>(src, v, pos, sub, CORE_OPTIONS[key]);
     } else if (key === "params") {
       params = parseParams(src, v, pos, sub, at);
     } else {
@@ -112,6 +118,7 @@ function parseSecret(src: SourceFile, node: Node | null, offset: number, field: 
     ...(params !== undefined ? { params } : {}),
     ...(trim !== undefined ? { trim } : {}),
     ...(dflt !== undefined ? { default: dflt } : {}),
+    ...core,
   });
 }
 

@@ -4,7 +4,7 @@
  * @module
  */
 import { isScalar, isSeq, type Node } from "yaml";
-import { excerpt } from "./source.js";
+import { excerpt, type SourceFile } from "./source.js";
 
 /** Maps a YAML node to its offset in the file, or `fallback` when it has none. */
 export type At = (node: Node | null | undefined, fallback: number) => number;
@@ -26,4 +26,11 @@ export function shownValue(node: Node | null): string {
   if (node === null || (isScalar(node) && node.value === null)) return "nothing";
   if (!isScalar(node)) return isSeq(node) ? "a list" : "a mapping";
   return `"${excerpt(sourceOf(node) ?? String(node.value), 30)}"`;
+}
+
+/** A string scalar that must be one of `accepted`; the error names the field and lists them. */
+export function oneOf<T extends string>(src: SourceFile, node: Node | null, offset: number, field: string, accepted: readonly T[]): T {
+  const s = scalarString(node);
+  if (s === undefined || !(accepted as readonly string[]).includes(s)) src.fail(`must be one of ${accepted.join(", ")} (got ${shownValue(node)})`, offset, field);
+  return s as T;
 }

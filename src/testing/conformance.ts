@@ -18,6 +18,7 @@
  * @packageDocumentation
  */
 import { refKey, type Backend, type FetchContext, type Secret, type SecretRef } from "../api/backend.js";
+import { isSecretValue, sameValue, utf8Text, valueBytes, type SecretValue } from "../api/bytes.js";
 import { classifyError } from "../api/errors.js";
 import { silentLogger } from "../api/log.js";
 
@@ -25,8 +26,11 @@ import { silentLogger } from "../api/log.js";
 export interface ConformanceOptions {
   /** The backend under test. It is closed at the end when it has `close`. */
   backend: Backend;
-  /** A reference that exists, and optionally the value it must fetch as. */
-  existing: { ref: SecretRef; expectedValue?: string };
+  /**
+   * A reference that exists, and optionally the value it must fetch as: text, or bytes (a
+   * backend may return either; a string and its UTF-8 bytes are the same value).
+   */
+  existing: { ref: SecretRef; expectedValue?: string | Uint8Array };
   /** A reference that does not exist: fetching it must throw `SecretNotFoundError`. */
   missing: SecretRef;
   /** Changes the `existing` secret's value, to check `watch` and `version`. Called at most once. */
@@ -76,8 +80,24 @@ function describe(err: unknown): string {
   return `${err.name}${typeof code === "string" ? ` (code ${code})` : ""}`;
 }
 
+/** A Secret: its value a string or a Uint8Array (a Buffer is one), `binary` a boolean when given. */
 function isSecret(v: unknown): v is Secret {
-  return v !== null && typeof v === "object" && typeof (v as { value?: unknown }).value === "string";
+  if (v === null || typeof v !== "object" || !isSecretValue((v as { value?: unknown }).value)) return false;
+  const binary = (v as { binary?: unknown }).binary;
+  return binary === undefined || typeof binary === "boolean";
+}
+
+/**
+ * The forms a value could leak in: its text (UTF-8, or Latin-1 for bytes that are not UTF-8),
+ * and for bytes their base64 and hex. Text shorter than 3 characters and encodings shorter than
+ * 8 are left out (they would match by chance).
+ */
+function leakForms(value: SecretValue): string[] {
+  if (typeof value === "string") return [value.trim()].filter((v) => v.length >= 3);
+  const b = valueBytes(value);
+  const text = utf8Text(b);
+  const encoded = [b.toString("base64"), b.toString("hex")].filter((v) => v.length >= 8);
+  return [...[text !== undefined ? text.trim() : b.toString("latin1")].filter((v) => v.length >= 3), ...encoded];
 }
 
 /** Every message in an error's cause chain (and its `String()`), for the leak check. */
@@ -97,7 +117,7 @@ export async function checkBackendConformance(opts: ConformanceOptions): Promise
   const results: ConformanceResult[] = [];
   const thrown: { where: string; err: unknown }[] = [];
   /** Values the backend returned for `existing`: none of them may appear in an error message. */
-  const values = new Set<string>();
+  const values = new Set<SecretValue>();
   if (existing.expectedValue !== undefined) values.add(existing.expectedValue);
   const pass = (name: string, message?: string): void => {
     results.push(message === undefined ? { name, ok: true } : { name, ok: true, message });
@@ -129,9 +149,10 @@ export async function checkBackendConformance(opts: ConformanceOptions): Promise
   let firstVersion: string | undefined;
   if (first.ok === "timeout") fail("fetch", `fetch(${ex}) did not settle within ${ms} ms`);
   else if (first.ok === false) fail("fetch", `fetch(${ex}) threw ${describe(first.error)}; expected a Secret`);
-  else if (!isSecret(first.value)) fail("fetch", `fetch(${ex}) resolved to something without a string "value"`);
-  else if (existing.expectedValue !== undefined && first.value.value !== existing.expectedValue) {
-    fail("fetch", `fetch(${ex}) returned a value different from expectedValue (lengths ${first.value.value.length} and ${existing.expectedValue.length})`);
+  else if (!isSecret(first.value)) fail("fetch", `fetch(${ex}) resolved to something without a "value" that is a string or a Uint8Array`);
+  else if (existing.expectedValue !== undefined && !sameValue(first.value.value, existing.expectedValue)) {
+    const n = (v: SecretValue): number => valueBytes(v).length;
+    fail("fetch", `fetch(${ex}) returned a value different from expectedValue (${n(first.value.value)} and ${n(existing.expectedValue)} bytes)`);
   } else if (first.value.version !== undefined && typeof first.value.version !== "string") {
     fail("fetch", `fetch(${ex}) returned a non-string version`);
   } else {
@@ -179,7 +200,7 @@ export async function checkBackendConformance(opts: ConformanceOptions): Promise
       const extra = [...m.keys()].filter((k) => k !== ex && k !== mi);
       if (extra.length > 0) fail("fetchMany", `fetchMany returned keys that are not refKey() of a requested reference: ${extra.slice(0, 3).map((k) => JSON.stringify(k)).join(", ")}`);
       else if (!m.has(ex) || !m.has(mi)) fail("fetchMany", `fetchMany must return one entry per reference, keyed by refKey(); missing ${[ex, mi].filter((k) => !m.has(k)).join(", ")}`);
-      else if (!isSecret(got)) fail("fetchMany", `fetchMany entry ${ex} is not a Secret with a string value`);
+      else if (!isSecret(got)) fail("fetchMany", `fetchMany entry ${ex} is not a Secret with a string or Uint8Array value`);
       else if (!(gotMissing instanceof Error) || classifyError(gotMissing) !== "not_found") fail("fetchMany", `fetchMany entry ${mi} is ${describe(gotMissing)}; expected a SecretNotFoundError`);
       else pass("fetchMany");
     }
@@ -244,7 +265,7 @@ export async function checkBackendConformance(opts: ConformanceOptions): Promise
 
   // errors
   const problems: string[] = [];
-  const secrets = [...values].map((v) => v.trim()).filter((v) => v.length >= 3);
+  const secrets = [...values].flatMap(leakForms);
   for (const { where, err } of thrown) {
     if (!(err instanceof Error)) problems.push(`${where}: threw ${describe(err)} instead of an Error`);
     else if (texts(err).some((t) => secrets.some((s) => t.includes(s)))) problems.push(`${where}: the ${describe(err)} message contains the secret's value`);

@@ -199,13 +199,22 @@ describe("versions and stages", () => {
     expect(fake.calls.map((c) => c.op)).toEqual(["DescribeSecret"]);
   });
 
-  it("renders SecretBinary as base64, or as UTF-8 text with encoding: utf8", async () => {
+  it("returns SecretBinary as its bytes, marked binary: rendered as base64 by default, raw with encoding: binary, text with encoding: utf8", async () => {
     const b = backend();
     const bytes = Buffer.from([0, 1, 2, 250, 251, 252]);
     fake.put("bin/raw", bytes);
     fake.put("bin/text", Buffer.from("hello text", "utf8"));
-    expect((await b.fetch(ref("bin/raw"), fetchCtx(log))).value).toBe(bytes.toString("base64"));
-    expect((await b.fetch(ref("bin/text", { encoding: "utf8" }), fetchCtx(log))).value).toBe("hello text");
+    const raw = await b.fetch(ref("bin/raw"), fetchCtx(log));
+    expect(raw.binary).toBe(true);
+    expect(Buffer.from(raw.value as Uint8Array).equals(bytes)).toBe(true);
+    expect(extractValue(parseRef("awssm:bin/raw"), raw)).toEqual({ kind: "text", text: bytes.toString("base64") });
+    const asBinary = extractValue(parseRef("awssm:bin/raw", { encoding: "binary" }), raw);
+    expect(asBinary.kind).toBe("bytes");
+    expect(Buffer.from((asBinary as { bytes: Uint8Array }).bytes).equals(bytes)).toBe(true);
+    const text = await b.fetch(ref("bin/text"), fetchCtx(log));
+    expect(extractValue(parseRef("awssm:bin/text", { encoding: "utf8" }), text)).toEqual({ kind: "text", text: "hello text" });
+    // encoding is the core's option now: the backend does not take it.
+    expect(() => b.validate!(ref("bin/text", { encoding: "utf8" }))).toThrow(/unknown option "encoding"/);
   });
 
   it("matches batch answers to references by name, full ARN and partial ARN", async () => {

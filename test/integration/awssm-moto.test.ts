@@ -73,11 +73,15 @@ describeMoto("awssm against moto", () => {
     expect(extractValue(spec("awssm:moto/json#/tls/ca"), json)).toEqual({ kind: "text", text: ca });
   });
 
-  it("renders SecretBinary as base64", async () => {
-    const bytes = new Uint8Array([0xde, 0xad, 0xbe, 0xef, 0x00, 0x10]);
+  it("returns SecretBinary as its bytes, rendered as base64 by default and raw with encoding: binary", async () => {
+    const bytes = new Uint8Array([0xde, 0xad, 0xbe, 0xef, 0x00, 0x10, 0x0d, 0x0a, 0xff]);
     await create("moto/binary", bytes);
     const s = await backend().fetch(ref("moto/binary"), fetchCtx(log));
-    expect(s.value).toBe(Buffer.from(bytes).toString("base64"));
+    expect(s.binary).toBe(true);
+    expect(Buffer.from(s.value as Uint8Array).equals(Buffer.from(bytes))).toBe(true);
+    expect(extractValue(parseRef("awssm:moto/binary"), s)).toEqual({ kind: "text", text: Buffer.from(bytes).toString("base64") });
+    const raw = extractValue(parseRef("awssm:moto/binary", { encoding: "binary" }), s);
+    expect(raw.kind === "bytes" && Buffer.from(raw.bytes).equals(Buffer.from(bytes))).toBe(true);
   });
 
   it("waits for a secret that does not exist yet, then resolves it", async () => {

@@ -79,6 +79,30 @@ describe("example templates", () => {
     }
   });
 
+  it("HCL: examples/hcl/templates (Consul and Nomad agent config, escape: hcl) pass `emissary check`", async () => {
+    const r = await check(join(ROOT, "examples/hcl/templates"));
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/consul\.hcl\.tpl/);
+    expect(r.out).toMatch(/nomad\.hcl\.tpl/);
+    expect(r.out).toMatch(/2 template\(s\) .*0 error\(s\)/);
+  });
+
+  it("keytab: examples/keytab/templates (a binary keytab, encoding: binary) passes `emissary check`", async () => {
+    const r = await check(join(ROOT, "examples/keytab/templates"));
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/http\.keytab\.tpl/);
+    // The one-tag body the keytab needs: no final newline after {{keytab}}.
+    expect(readFileSync(join(ROOT, "examples/keytab/templates/http.keytab.tpl"), "utf8").endsWith("---\n{{keytab}}")).toBe(true);
+  });
+
+  it("negative check: `emissary check` fails on an unknown escape mode, naming the field and the accepted modes", async () => {
+    const dir = scratch("emissary-bad-escape-");
+    writeFileSync(join(dir, "bad.tpl"), "---\ndest: /tmp/x\nsecrets:\n  a:\n    ref: env:A\n    escape: xml\n---\n{{a}}\n");
+    const r = await check(dir);
+    expect(r.code).toBe(2);
+    expect(r.out).toMatch(/bad\.tpl:6:\d+: secrets\.a\.escape: must be one of none, json, html, hcl, yaml, toml, shell \(got "xml"\)/);
+  });
+
   it("negative check: `emissary check` fails on a template that names an undeclared secret", async () => {
     const dir = scratch("emissary-bad-tpl-");
     writeFileSync(join(dir, "bad.tpl"), "---\ndest: /tmp/x\nsecrets:\n  a: env:A\n---\n{{b}}\n");

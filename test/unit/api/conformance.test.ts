@@ -9,7 +9,7 @@ import { createFileBackend } from "../../../backends/file.js";
 import { createHttpBackend } from "../../../backends/http.js";
 import { SecretNotFoundError, TransientError, createMemoryBackend, refKey, silentLogger, type Backend, type SecretRef } from "../../../src/index.js";
 import { assertBackendConformance, checkBackendConformance, type ConformanceOptions, type ConformanceResult } from "../../../src/testing/index.js";
-import { canary } from "../../helpers/canary.js";
+import { binaryCanary, canary, findLeak } from "../../helpers/canary.js";
 
 const ref = (backend: string, id: string): SecretRef => ({ backend, id, options: {} });
 const factoryCtx = (env: Record<string, string | undefined> = {}) => ({ config: {}, env, logger: silentLogger() });
@@ -89,6 +89,65 @@ describe("conformance kit passes on the built-in backends", () => {
       expect(failures(results)).toEqual({});
       expect(results.find((r) => r.name === "version")).toEqual({ name: "version", ok: true });
     });
+  });
+});
+
+describe("conformance kit and bytes (Secret.value may be a Uint8Array)", () => {
+  it("a backend returning Uint8Array values passes, with bytes as expectedValue", async () => {
+    const first = Buffer.concat([binaryCanary(), Buffer.from([0xff, 0x00])]);
+    const mem = createMemoryBackend({ values: { a: new Uint8Array(first) } });
+    const results = await checkBackendConformance({
+      backend: mem,
+      existing: { ref: ref("memory", "a"), expectedValue: Uint8Array.from(first) },
+      missing: ref("memory", "b"),
+      change: async () => mem.set("a", binaryCanary()),
+    });
+    expect(failures(results)).toEqual({});
+    expect((await mem.fetch(ref("memory", "a"), { signal: new AbortController().signal, logger: silentLogger() })).value).toBeInstanceOf(Uint8Array);
+  });
+
+  it("a plain custom backend returning a Buffer passes; other bytes than expected fail without printing them", async () => {
+    const value = binaryCanary();
+    const backend: Backend = {
+      name: "bytes",
+      async fetch(r) {
+        if (r.id === "a") return { value, version: "1", binary: true };
+        throw new SecretNotFoundError(`bytes:${r.id}: not found`);
+      },
+    };
+    await assertBackendConformance({ backend, existing: { ref: ref("bytes", "a"), expectedValue: value }, missing: ref("bytes", "b") });
+    const other = Buffer.from(value);
+    other[0] ^= 1;
+    const results = await checkBackendConformance({ backend, existing: { ref: ref("bytes", "a"), expectedValue: other }, missing: ref("bytes", "b") });
+    expect(failures(results)).toEqual({ fetch: expect.stringMatching(/different from expectedValue \(48 and 48 bytes\)/) });
+    for (const r of results) expect(findLeak(r.message ?? "", value)).toBeUndefined();
+  });
+
+  it("an error that leaks a binary value's base64 or hex form fails the errors check", async () => {
+    const value = binaryCanary();
+    for (const form of [value.toString("base64"), value.toString("hex")]) {
+      const results = await checkBackendConformance({
+        backend: {
+          name: "leaky",
+          async fetch(r) {
+            if (r.id === "a") return { value };
+            throw new SecretNotFoundError(`not found; the other one is ${form}`);
+          },
+        },
+        existing: { ref: ref("leaky", "a") },
+        missing: ref("leaky", "b"),
+      });
+      expect(failures(results)).toEqual({ errors: expect.stringMatching(/contains the secret's value/) });
+    }
+  });
+
+  it("a value that is neither a string nor a Uint8Array fails the fetch check", async () => {
+    const results = await checkBackendConformance({
+      backend: { name: "odd", fetch: async (r) => (r.id === "a" ? ({ value: [1, 2, 3] } as unknown as { value: string }) : Promise.reject(new SecretNotFoundError("no"))) },
+      existing: { ref: ref("odd", "a") },
+      missing: ref("odd", "b"),
+    });
+    expect(failures(results).fetch).toMatch(/string or a Uint8Array/);
   });
 });
 
