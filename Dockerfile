@@ -30,7 +30,9 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json README.md LICENSE ./
 COPY src ./src
 COPY backends ./backends
-# `npm pack` runs the prepack script (a clean tsc build into dist/) and packs what npm publishes;
+COPY scripts/bundle-cli.mjs ./scripts/
+# `npm pack` runs the prepack script (a clean tsc build into dist/, then the CLI bundle: see
+# scripts/bundle-cli.mjs) and packs what npm publishes;
 # the tarball is unpacked into /pkg/package for the runtime stage.
 RUN mkdir /pkg \
  && npm pack --pack-destination /pkg \
@@ -53,7 +55,8 @@ RUN apk add --no-cache tini~0.19
 # - `emissary` is linked into /usr/local/bin, which is on the default PATH even when LinuxKit's
 #   `env:` replaces the image's environment (PATH included).
 # - /node_modules/emissaryd lets a custom backend module anywhere in the filesystem
-#   `import … from "emissaryd"` and get the very instance the CLI runs.
+#   `import … from "emissaryd"` from the package the CLI runs (errors are matched by their code,
+#   so a backend's SecretNotFoundError classifies the same in the bundled CLI).
 # - npm, npx, corepack and yarn are removed: nothing needs them at run time.
 WORKDIR /opt/emissary
 COPY --from=build /pkg/package ./

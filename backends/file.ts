@@ -16,7 +16,6 @@
 import { watch as fsWatch, type FSWatcher } from "node:fs";
 import { lstat, stat } from "node:fs/promises";
 import { basename, dirname, isAbsolute, resolve as resolvePath } from "node:path";
-import { parseDocument } from "yaml";
 import {
   FatalError,
   SecretNotFoundError,
@@ -38,6 +37,8 @@ import {
   type WatchContext,
 } from "../src/api/index.js";
 import { checkFile } from "./file/check.js";
+import { parseData } from "./file/parse-data.js";
+import { Signatures } from "./file/signatures.js";
 
 /** Largest file the backend reads; bigger files are a {@link FatalError} (a wrong path, surely). */
 export const FILE_MAX_BYTES = 16 * 1024 * 1024;
@@ -54,6 +55,8 @@ export interface FileBackendOptions {
    * @defaultValue 15
    */
   stableMs?: number;
+  /** Clock of the stat-signature shortcut (backends/file/signatures.ts), for tests. @defaultValue Date.now */
+  clock?: () => number;
 }
 
 /** Errno codes that mean "the file is not there (yet)". */
@@ -93,37 +96,13 @@ function errnoOf(err: unknown): string | undefined {
 }
 
 /** Hash of the file's bytes; `null` when it does not exist; `err:CODE` when it cannot be read. */
-async function hashFile(path: string): Promise<string | null> {
+async function readHash(path: string): Promise<string | null> {
   try {
     return contentVersion(await readRegularFile(path, { maxBytes: FILE_MAX_BYTES, truncate: true }));
   } catch (err) {
     const code = errnoOf(err) ?? "UNKNOWN";
     return NOT_FOUND_CODES.has(code) ? null : `err:${code}`;
   }
-}
-
-/**
- * Parses JSON and YAML files so `#field` works. Never lets a parser's message out: parsers
- * quote the text they choke on.
- */
-function parseData(path: string, text: string): unknown {
-  const lower = path.toLowerCase();
-  try {
-    if (lower.endsWith(".json")) return asStructured(JSON.parse(text));
-    if (lower.endsWith(".yaml") || lower.endsWith(".yml")) {
-      // parseDocument reports errors instead of throwing or printing them; a broken file has no data.
-      const doc = parseDocument(text, { logLevel: "silent", uniqueKeys: true });
-      return doc.errors.length > 0 ? undefined : asStructured(doc.toJS({ maxAliasCount: 100 }));
-    }
-    if (text.trimStart().startsWith("{")) return asStructured(JSON.parse(text));
-  } catch {
-    return undefined;
-  }
-  return undefined;
-}
-
-function asStructured(v: unknown): unknown {
-  return v !== null && typeof v === "object" ? v : undefined;
 }
 
 /**
@@ -145,7 +124,18 @@ export function createFileBackend(ctx: BackendFactoryContext, options: FileBacke
    */
   const fetched = new Map<string, string | null>();
   const dirs = new Map<string, DirWatch>();
+  /** Files whose stat signature is unchanged since their last read are not read again. */
+  const sigs = new Signatures(options.clock);
   let closed = false;
+
+  /** {@link readHash}, or the hash read before when the file's signature has not changed. */
+  async function hashFile(path: string): Promise<string | null> {
+    const l = await sigs.look(path);
+    if (l.hash !== undefined) return l.hash;
+    const hash = await readHash(path);
+    sigs.record(path, l, hash);
+    return hash;
+  }
 
   /**
    * Records what a fetch saw. A subscriber is assumed to hold what was last fetched: if a watch's
@@ -322,6 +312,13 @@ export function createFileBackend(ctx: BackendFactoryContext, options: FileBacke
 
     async fetch(ref: SecretRef, fctx: FetchContext): Promise<Secret> {
       const path = absolute(ref);
+      // A refresh of a file whose signature has not changed since it was read returns what it
+      // returned then: a stat instead of a read and an HMAC (an operator's refresh always reads).
+      const look = fctx.fresh ? undefined : await sigs.look(path);
+      if (look?.hash !== undefined && fctx.previous !== undefined && fctx.previous.version === look.hash) {
+        sawOnFetch(path, look.hash);
+        return fctx.previous;
+      }
       let buf: Buffer;
       try {
         buf = await readRegularFile(path, { maxBytes: FILE_MAX_BYTES, truncate: true, signal: fctx.signal });
@@ -339,6 +336,7 @@ export function createFileBackend(ctx: BackendFactoryContext, options: FileBacke
       }
       if (buf.length > FILE_MAX_BYTES) throw new FatalError(`file:${path}: larger than ${FILE_MAX_BYTES} bytes`);
       const version = contentVersion(buf);
+      if (look) sigs.record(path, look, version);
       sawOnFetch(path, version);
       // Bytes from the file to the destination: text when it is UTF-8, the bytes themselves otherwise.
       const value = textOrBytes(buf);
@@ -367,7 +365,8 @@ export function createFileBackend(ctx: BackendFactoryContext, options: FileBacke
       const held = wctx?.previous?.version;
       const sub: Subscription = { onChange, baseline: fetched.has(path) ? fetched.get(path) : held };
       subs.add(sub);
-      void check(dw);
+      // Debounced: a thousand references watched in one tick make one look at the directory.
+      schedule(dw);
       const owner = dw;
       let done = false;
       return () => {

@@ -29,6 +29,7 @@ import {
   type Secret,
   type SecretRef,
 } from "../src/api/index.js";
+import { OriginLimit } from "./http/origin-limit.js";
 
 /** Per-request timeout when `backends.http.timeout` is not set. @defaultValue 10 000 ms */
 export const HTTP_DEFAULT_TIMEOUT_MS = 10_000;
@@ -201,6 +202,85 @@ export function createHttpBackend(ctx: BackendFactoryContext): Backend {
     return b;
   }
 
+  const origins = new OriginLimit();
+
+  /** The GET of {@link Backend.fetch}, once the origin has a free slot (the timeout starts here). */
+  async function get(fctx: FetchContext, b: Base, url: URL, where: string, label: string): Promise<Secret> {
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = AbortSignal.any([fctx.signal, timeout, closing.signal]);
+    const headers: Record<string, string> = { accept: "text/plain, application/json;q=0.9, */*;q=0.8" };
+    if (b.authorization) headers.authorization = b.authorization;
+    const prev = fctx.fresh ? undefined : fctx.previous?.version;
+    // Only ETags (always quoted) are sent back; our own content hashes mean nothing to the server.
+    // An operator's refresh (`fresh`) asks for the body whatever the ETag.
+    if (prev !== undefined && (prev.startsWith('"') || prev.startsWith('W/"'))) headers["if-none-match"] = prev;
+
+    const failed = (err: unknown): Error => {
+      if (timeout.aborted) return new TransientError(`${label}: ${where} timed out after ${formatDuration(timeoutMs)}`);
+      if (fctx.signal.aborted || closing.signal.aborted) return new TransientError(`${label}: ${where} aborted`);
+      const cause = (err as { cause?: { code?: unknown } } | null)?.cause;
+      const code = typeof cause?.code === "string" ? cause.code : (err as { name?: string } | null)?.name ?? "error";
+      return new TransientError(`${label}: ${where} failed: ${code}`);
+    };
+
+    let res: Response;
+    try {
+      res = await fetch(url, { signal, headers, redirect: "follow" });
+    } catch (err) {
+      throw failed(err);
+    }
+    if (res.status === 200) {
+      const length = Number(res.headers.get("content-length") ?? "0");
+      if (length > HTTP_MAX_BYTES) {
+        await res.body?.cancel().catch(() => undefined);
+        throw new FatalError(`${label}: ${where} returned a body larger than ${HTTP_MAX_BYTES} bytes`);
+      }
+      let body: Buffer | undefined;
+      try {
+        body = await readBody(res, HTTP_MAX_BYTES);
+      } catch (err) {
+        throw failed(err);
+      }
+      if (body === undefined) throw new FatalError(`${label}: ${where} returned a body larger than ${HTTP_MAX_BYTES} bytes`);
+      const etag = res.headers.get("etag");
+      // The body's bytes, unchanged: text when it is UTF-8 (a byte order mark kept, for the
+      // core's trim to drop), the bytes themselves otherwise.
+      return { value: textOrBytes(body), version: etag ?? contentVersion(body) };
+    }
+    await res.body?.cancel().catch(() => undefined);
+    const status = res.status;
+    if (status === 304 && fctx.previous) return fctx.previous;
+    if (status === 404) throw new SecretNotFoundError(`${label}: ${where} returned 404`);
+    if (status === 401 || status === 403) throw new FatalError(`${label}: ${where} returned ${status}: access denied`);
+    if (status === 429 || status >= 500) {
+      const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"));
+      throw new TransientError(`${label}: ${where} returned ${status}`, retryAfterMs !== undefined ? { retryAfterMs } : undefined);
+    }
+    throw new FatalError(`${label}: ${where} returned unexpected status ${status}`);
+}
+
+  /** The GET of {@link Backend.check}, once the origin has a free slot. */
+  async function probe(cctx: CheckContext, b: Base, url: URL): Promise<CheckResult> {
+    const where = `GET ${url.origin}${url.pathname}`;
+    const timeout = AbortSignal.timeout(timeoutMs);
+    let res: Response;
+    try {
+      res = await fetch(url, { signal: AbortSignal.any([cctx.signal, timeout, closing.signal]), headers: b.authorization ? { authorization: b.authorization } : {}, redirect: "follow" });
+    } catch (err) {
+      const code = (err as { cause?: { code?: unknown } } | null)?.cause?.code;
+      const why = timeout.aborted || cctx.signal.aborted ? "timed out" : typeof code === "string" ? code : ((err as Error)?.name ?? "error");
+      return { status: "unreachable", reason: `${where}: ${why}` };
+    }
+    await res.body?.cancel().catch(() => undefined);
+    const s = res.status;
+    const said = `${where} answered ${s}`;
+    if (s === 200) return { status: "ok", reason: `${said} (body discarded)` };
+    if (s === 404) return { status: "not_set", reason: said };
+    if (s === 401 || s === 403) return { status: "denied", reason: said };
+    if (s === 429 || s >= 500) return { status: "unreachable", reason: said };
+    return { status: "invalid", reason: said };
+}
+
   const backend = {
     name: "http",
     aliases: ["insecure"],
@@ -214,57 +294,13 @@ export function createHttpBackend(ctx: BackendFactoryContext): Backend {
       // Origin and path only: the query string may hold a token, and we never name the body.
       const where = `GET ${url.origin}${url.pathname}`;
       const label = `${ref.backend}:${ref.id}`;
-      const timeout = AbortSignal.timeout(timeoutMs);
-      const signal = AbortSignal.any([fctx.signal, timeout, closing.signal]);
-      const headers: Record<string, string> = { accept: "text/plain, application/json;q=0.9, */*;q=0.8" };
-      if (b.authorization) headers.authorization = b.authorization;
-      const prev = fctx.fresh ? undefined : fctx.previous?.version;
-      // Only ETags (always quoted) are sent back; our own content hashes mean nothing to the server.
-      // An operator's refresh (`fresh`) asks for the body whatever the ETag.
-      if (prev !== undefined && (prev.startsWith('"') || prev.startsWith('W/"'))) headers["if-none-match"] = prev;
-
-      const failed = (err: unknown): Error => {
-        if (timeout.aborted) return new TransientError(`${label}: ${where} timed out after ${formatDuration(timeoutMs)}`);
-        if (fctx.signal.aborted || closing.signal.aborted) return new TransientError(`${label}: ${where} aborted`);
-        const cause = (err as { cause?: { code?: unknown } } | null)?.cause;
-        const code = typeof cause?.code === "string" ? cause.code : (err as { name?: string } | null)?.name ?? "error";
-        return new TransientError(`${label}: ${where} failed: ${code}`);
-      };
-
-      let res: Response;
-      try {
-        res = await fetch(url, { signal, headers, redirect: "follow" });
-      } catch (err) {
-        throw failed(err);
-      }
-      if (res.status === 200) {
-        const length = Number(res.headers.get("content-length") ?? "0");
-        if (length > HTTP_MAX_BYTES) {
-          await res.body?.cancel().catch(() => undefined);
-          throw new FatalError(`${label}: ${where} returned a body larger than ${HTTP_MAX_BYTES} bytes`);
-        }
-        let body: Buffer | undefined;
-        try {
-          body = await readBody(res, HTTP_MAX_BYTES);
-        } catch (err) {
-          throw failed(err);
-        }
-        if (body === undefined) throw new FatalError(`${label}: ${where} returned a body larger than ${HTTP_MAX_BYTES} bytes`);
-        const etag = res.headers.get("etag");
-        // The body's bytes, unchanged: text when it is UTF-8 (a byte order mark kept, for the
-        // core's trim to drop), the bytes themselves otherwise.
-        return { value: textOrBytes(body), version: etag ?? contentVersion(body) };
-      }
-      await res.body?.cancel().catch(() => undefined);
-      const status = res.status;
-      if (status === 304 && fctx.previous) return fctx.previous;
-      if (status === 404) throw new SecretNotFoundError(`${label}: ${where} returned 404`);
-      if (status === 401 || status === 403) throw new FatalError(`${label}: ${where} returned ${status}: access denied`);
-      if (status === 429 || status >= 500) {
-        const retryAfterMs = parseRetryAfter(res.headers.get("retry-after"));
-        throw new TransientError(`${label}: ${where} returned ${status}`, retryAfterMs !== undefined ? { retryAfterMs } : undefined);
-      }
-      throw new FatalError(`${label}: ${where} returned unexpected status ${status}`);
+      let queued = true;
+      const run = origins.run(url.origin, AbortSignal.any([fctx.signal, closing.signal]), () => ((queued = false), get(fctx, b, url, where, label)));
+      return run.catch((err: unknown) => {
+        // Stopped (or the reference dropped) while it waited for a connection.
+        if (queued) throw new TransientError(`${label}: ${where} aborted`);
+        throw err;
+      });
     },
 
     /** `check --connect`: the base URL, then a GET whose body is discarded unread. */
@@ -278,24 +314,8 @@ export function createHttpBackend(ctx: BackendFactoryContext): Backend {
         return { status: e instanceof SecretNotFoundError ? "not_set" : e instanceof FatalError ? "invalid" : "unreachable", reason: e.message };
       }
       const url = joinUrl(b.url, ref.id);
-      const where = `GET ${url.origin}${url.pathname}`;
-      const timeout = AbortSignal.timeout(timeoutMs);
-      let res: Response;
-      try {
-        res = await fetch(url, { signal: AbortSignal.any([cctx.signal, timeout, closing.signal]), headers: b.authorization ? { authorization: b.authorization } : {}, redirect: "follow" });
-      } catch (err) {
-        const code = (err as { cause?: { code?: unknown } } | null)?.cause?.code;
-        const why = timeout.aborted || cctx.signal.aborted ? "timed out" : typeof code === "string" ? code : ((err as Error)?.name ?? "error");
-        return { status: "unreachable", reason: `${where}: ${why}` };
-      }
-      await res.body?.cancel().catch(() => undefined);
-      const s = res.status;
-      const said = `${where} answered ${s}`;
-      if (s === 200) return { status: "ok", reason: `${said} (body discarded)` };
-      if (s === 404) return { status: "not_set", reason: said };
-      if (s === 401 || s === 403) return { status: "denied", reason: said };
-      if (s === 429 || s >= 500) return { status: "unreachable", reason: said };
-      return { status: "invalid", reason: said };
+      const aborted: CheckResult = { status: "unreachable", reason: `GET ${url.origin}${url.pathname}: aborted` };
+      return origins.run(url.origin, AbortSignal.any([cctx.signal, closing.signal]), () => probe(cctx, b, url)).catch(() => aborted);
     },
 
     async close(): Promise<void> {

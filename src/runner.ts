@@ -8,37 +8,23 @@ import { clearLongTimeout, setLongTimeout } from "./api/timer.js";
 import type { SecretStore } from "./sources/store.js";
 import type { Template } from "./templates/parse.js";
 import { renderOutput } from "./templates/render.js";
-import { resolveOwner, writeAtomic } from "./output/writer.js";
+import { resolveOwner } from "./output/writer.js";
+import { writeAtomicMany } from "./output/batch.js";
+import type { WriteResult } from "./output/writer.js";
 import { Quiescence } from "./output/quiescence.js";
 import { valueTexts } from "./output/mask.js";
 import { changedNames, fingerprints } from "./templates/changes.js";
 
-/** How many templates of one pass are rendered and written at the same time. */
+/** How many destinations of one pass are written at the same time. */
 export const WRITE_CONCURRENCY = 16;
 
-/**
- * Maps `items` through `fn` with at most `limit` calls in flight; results keep the input order.
- * Items with the same destination run one after the other, in order, so the last template
- * naming a file still wins as it would sequentially.
- */
-async function mapLimit<T extends { t: Template }, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  const tails = new Map<string, Promise<unknown>>();
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      const item = items[i]!;
-      const before = tails.get(item.t.dest) ?? Promise.resolve();
-      const run = before.then(() => fn(item)).then((r) => {
-        results[i] = r;
-      });
-      tails.set(item.t.dest, run.catch(() => undefined));
-      await run;
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
+/** A template of the pass, rendered and ready to be written. */
+interface Rendered {
+  readonly e: TemplateEntry;
+  readonly t: Template;
+  readonly log: Logger;
+  readonly values: ReturnType<typeof resolveValues>["values"];
+  readonly output: string | Uint8Array;
 }
 
 export { resolveValues, type Binding, type LastCommand, type TemplateEntry, type TemplateStateName } from "./templates/entry.js";
@@ -175,9 +161,19 @@ export class Runner {
         e.dirty = false;
         ready.push({ e, t: e.template!, resolved: resolveValues(e.bindings, this.#opts.store) });
       }
-      // Writes run with bounded concurrency: one atomic write is a dozen sequential fs calls, and
-      // the thread pool does them in parallel. Results are collected in template order.
-      const results = await mapLimit(ready, WRITE_CONCURRENCY, ({ e, t, resolved }) => this.#renderOne(e, t, resolved));
+      // Render every ready template, then write them all as one batch: each destination
+      // directory is opened once and fsynced once after its renames (src/output/batch.ts), and
+      // no write is reported before that. Results are handled in template order.
+      const rendered: (Rendered | undefined)[] = [];
+      for (const { e, t, resolved } of ready) rendered.push(this.#render(e, t, resolved));
+      const owned = await Promise.all(rendered.map((r) => (r ? this.#owner(r) : false)));
+      const writable = rendered.filter((r, i): r is Rendered => r !== undefined && owned[i]!);
+      const written = await writeAtomicMany(
+        writable.map(({ e, t, log, output }) => ({ path: t.dest, content: output, mode: t.mode, ...(e.owner ?? {}), logger: log })),
+        { concurrency: WRITE_CONCURRENCY },
+      );
+      const byEntry = new Map(writable.map((w, i) => [w.e, this.#written(w, written[i]!)]));
+      const results = ready.map(({ e }) => byEntry.get(e));
       for (let i = 0; i < ready.length; i++) {
         const job = results[i];
         if (!job) continue;
@@ -201,7 +197,8 @@ export class Runner {
     this.#opts.afterPass?.();
   }
 
-  async #renderOne(e: TemplateEntry, t: Template, resolved: ReturnType<typeof resolveValues>): Promise<CommandJob | undefined> {
+  /** Renders one template of the pass; undefined when it waits for secrets or failed to render. */
+  #render(e: TemplateEntry, t: Template, resolved: ReturnType<typeof resolveValues>): Rendered | undefined {
     const log = this.#opts.logger.child({ template: e.file, dest: t.dest });
     const { values, missing, invalid } = resolved;
     if (invalid.length > 0) {
@@ -230,49 +227,63 @@ export class Runner {
       this.#fail(e, log, err instanceof TemplateError ? err : new TemplateError(`rendering failed (${(err as Error).name})`, { file: e.file }), false);
       return undefined;
     }
+    return { e, t, log, values, output };
+  }
+
+  /** Resolves the template's owner and group to ids once; false when that failed (the template fails, retried). */
+  async #owner({ e, t, log }: Rendered): Promise<boolean> {
+    if (e.owner || (t.owner === undefined && t.group === undefined)) return true;
     try {
       if (!e.owner && (t.owner !== undefined || t.group !== undefined)) e.owner = await resolveOwner(t.owner, t.group);
-      const res = await writeAtomic({ path: t.dest, content: output, mode: t.mode, ...(e.owner ?? {}), logger: log });
-      const now = Date.now();
-      e.lastRenderAt = now;
-      e.hasRendered = true;
-      e.state = "rendered";
-      delete e.lastError;
-      if (e.retryTimer) {
-        clearLongTimeout(e.retryTimer);
-        delete e.retryTimer;
-      }
-      this.#opts.emit("render", { template: e.file, dest: t.dest, changed: res.changed });
-      // The destination now matches these values: the next write names what changed since.
-      const fps = fingerprints(values);
-      const changed = changedNames(e.fingerprints, fps);
-      e.fingerprints = fps;
-      if (!res.changed) {
-        log.debug("rendered; destination unchanged");
-        return undefined;
-      }
-      e.lastWriteAt = now;
-      e.lastChanged = changed;
-      this.#opts.emit("write", { template: e.file, dest: t.dest, inPlace: res.inPlace, ...(res.reason ? { reason: res.reason } : {}), changed });
-      const fields = { ...(res.reason ? { reason: res.reason } : {}), inPlace: res.inPlace, changed };
-      if (!t.command) {
-        log.info({ ...fields, commandRan: false }, "wrote destination");
-        return undefined;
-      }
-      // One line per write, naming the command's outcome: it is logged when the command finishes.
-      // Writes that share one command run (a queued or waiting command) are logged as one line
-      // naming every secret that changed in any of them.
-      const waiting = this.#awaitingCommand.get(e.file);
-      const all = waiting ? [...new Set([...(waiting.fields.changed as string[]), ...changed])] : changed;
-      this.#awaitingCommand.set(e.file, { log, fields: { ...fields, changed: all }, command: t.command[0]!, writes: (waiting?.writes ?? 0) + 1 });
-      // The values rendered: masked out of whatever the command prints before it is logged.
-      const mask = [...values.values()].flatMap(valueTexts);
-      // `once` honours splay (a fleet's boot) but not min_interval (it runs each command once anyway).
-      return { argv: t.command, timeoutMs: t.commandTimeoutMs, templates: [e.file], splayMs: t.splayMs, minIntervalMs: this.#opts.once ? 0 : t.minIntervalMs, mask };
+      return true;
     } catch (err) {
       this.#fail(e, log, err instanceof Error ? err : new Error(String(err)), true);
+      return false;
+    }
+  }
+
+  /** What follows one write of the pass: state, events, the log line, the command to queue. */
+  #written({ e, t, log, values }: Rendered, res: WriteResult | Error): CommandJob | undefined {
+    if (res instanceof Error) {
+      this.#fail(e, log, res, true);
       return undefined;
     }
+    const now = Date.now();
+    e.lastRenderAt = now;
+    e.hasRendered = true;
+    e.state = "rendered";
+    delete e.lastError;
+    if (e.retryTimer) {
+      clearLongTimeout(e.retryTimer);
+      delete e.retryTimer;
+    }
+    this.#opts.emit("render", { template: e.file, dest: t.dest, changed: res.changed });
+    // The destination now matches these values: the next write names what changed since.
+    const fps = fingerprints(values);
+    const changed = changedNames(e.fingerprints, fps);
+    e.fingerprints = fps;
+    if (!res.changed) {
+      log.debug("rendered; destination unchanged");
+      return undefined;
+    }
+    e.lastWriteAt = now;
+    e.lastChanged = changed;
+    this.#opts.emit("write", { template: e.file, dest: t.dest, inPlace: res.inPlace, ...(res.reason ? { reason: res.reason } : {}), changed });
+    const fields = { ...(res.reason ? { reason: res.reason } : {}), inPlace: res.inPlace, changed };
+    if (!t.command) {
+      log.info({ ...fields, commandRan: false }, "wrote destination");
+      return undefined;
+    }
+    // One line per write, naming the command's outcome: it is logged when the command finishes.
+    // Writes that share one command run (a queued or waiting command) are logged as one line
+    // naming every secret that changed in any of them.
+    const waiting = this.#awaitingCommand.get(e.file);
+    const all = waiting ? [...new Set([...(waiting.fields.changed as string[]), ...changed])] : changed;
+    this.#awaitingCommand.set(e.file, { log, fields: { ...fields, changed: all }, command: t.command[0]!, writes: (waiting?.writes ?? 0) + 1 });
+    // The values rendered: masked out of whatever the command prints before it is logged.
+    const mask = [...values.values()].flatMap(valueTexts);
+    // `once` honours splay (a fleet's boot) but not min_interval (it runs each command once anyway).
+    return { argv: t.command, timeoutMs: t.commandTimeoutMs, templates: [e.file], splayMs: t.splayMs, minIntervalMs: this.#opts.once ? 0 : t.minIntervalMs, mask };
   }
 
   #fail(e: TemplateEntry, log: Logger, err: Error, retry: boolean): void {

@@ -2,7 +2,7 @@
  * Small helpers shared by the built-in backends and available to custom ones.
  * @packageDocumentation
  */
-import { createHmac, randomBytes } from "node:crypto";
+import { createHmac, createSecretKey, randomBytes } from "node:crypto";
 import type { SecretRef } from "./backend.js";
 import { ConfigError, FatalError } from "./errors.js";
 
@@ -10,7 +10,9 @@ import { ConfigError, FatalError } from "./errors.js";
  * A per-process key, so that a content version cannot be used to guess a low-entropy secret:
  * versions are only ever compared inside one process, so they need not be stable across runs.
  */
-const VERSION_KEY = randomBytes(32);
+// A KeyObject, not a Buffer: Node 24 imports a Buffer key afresh on every createHmac (38 µs
+// against 7 µs per call measured), which a cold start over 1,000 files pays thousands of times.
+const VERSION_KEY = createSecretKey(randomBytes(32));
 
 /**
  * An opaque version for a value that has none of its own (a file, an HTTP body without ETag):

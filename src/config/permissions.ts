@@ -4,6 +4,7 @@
  * directories destinations are written into. Emissary usually runs as root; whoever can write one
  * of those chooses what root runs or where secrets go.
  */
+import { FS_CONCURRENCY, mapConcurrent } from "../api/concurrency.js";
 import { constants } from "node:fs";
 import { access, stat } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -58,20 +59,20 @@ function shownMode(mode: number): string {
 export async function findWritableByOthers(dir: string | undefined, files: readonly string[]): Promise<WritableByOthers[]> {
   const self = selfIds();
   if (!self) return [];
-  const out: WritableByOthers[] = [];
-  for (const path of dir === undefined ? files : [dir, ...files]) {
+  // One stat per path, in parallel (bounded), findings in the order of the paths.
+  const found = await mapConcurrent(dir === undefined ? files : [dir, ...files], FS_CONCURRENCY, async (path): Promise<WritableByOthers | undefined> => {
     let st;
     try {
       st = await stat(path);
     } catch {
-      continue; // removed meanwhile: the next scan settles it
+      return undefined; // removed meanwhile: the next scan settles it
     }
     const by = writableBy(st, self);
     // A read-only mount (Kubernetes ConfigMap volumes are 0777 but mounted read-only) is safe.
-    if (by && (await isReadOnlyMount(path))) continue;
-    if (by) out.push({ path, mode: shownMode(st.mode), writableBy: by });
-  }
-  return out;
+    if (!by || (await isReadOnlyMount(path))) return undefined;
+    return { path, mode: shownMode(st.mode), writableBy: by };
+  });
+  return found.filter((f): f is WritableByOthers => f !== undefined);
 }
 
 /** True when `path` is on a file system mounted read-only (nobody can write it, whatever its mode). */

@@ -1,20 +1,13 @@
 import { readFailure, readRegularFileSync } from "../api/safe-read.js";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parseDocument } from "yaml";
-import { createRequire } from "node:module";
+import { z } from "./schema.js";
 import { ConfigError } from "../api/errors.js";
 import { parseDuration } from "../api/duration.js";
 import { globToRegExp } from "./glob.js";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../api/log.js";
 import { parseMode } from "./mode.js";
 
-/**
- * zod through `require`, not `import`: its entry re-exports ~50 locale modules, and Node's ESM
- * loader opens every file of a module graph at once — under a small descriptor limit
- * (`ulimit -n 64`, seen in minimal containers) that fails with EMFILE before emissary starts.
- * CommonJS loading reads one file at a time.
- */
-const { z } = createRequire(import.meta.url)("zod") as typeof import("zod");
 
 /** Per-backend settings: the core's `refresh`, and the rest handed to the backend factory. */
 export interface BackendSettings {
@@ -84,6 +77,7 @@ export interface FlagValues {
 /** Where issued certificates and leases are kept when nothing says otherwise. */
 export const DEFAULT_STATE_DIR = "/var/lib/emissary";
 
+// The shape of the config file. `./schema.js` has zod's API for this subset, without its start-up cost.
 const duration = z.union([z.string(), z.number()]);
 const fileSchema = z
   .object({
@@ -109,7 +103,7 @@ const fileSchema = z
   })
   .strict();
 
-type FileConfig = import("zod").infer<typeof fileSchema>;
+type FileConfig = z.infer<typeof fileSchema>;
 
 function issuePath(path: readonly PropertyKey[]): string {
   return path.map(String).join(".");

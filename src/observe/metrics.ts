@@ -9,11 +9,17 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { createRequire } from "node:module";
 import type { CommandEvent } from "../output/commands.js";
 import type { StatusSource } from "./status-model.js";
 import type { EmissaryEvents, FetchEvent } from "./events.js";
 import type { TemplateStateName } from "../templates/entry.js";
+
+// prom-client through require, when this module loads (the status server loads it only when it
+// is asked for): the CLI bundle (scripts/bundle-cli.mjs) leaves prom-client out, and an ES
+// import of it would be hoisted to the bundle's start.
+const { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } = createRequire(import.meta.url)("prom-client") as typeof import("prom-client");
+type Registry = import("prom-client").Registry;
 
 /** Options for {@link createMetrics}. */
 export interface MetricsOptions {

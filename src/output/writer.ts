@@ -172,10 +172,11 @@ async function fsyncDir(d: OpenedDir, logger?: Logger): Promise<void> {
  * cannot give a file away, and it did not ask to.
  */
 async function applyOwnerMode(fh: fsp.FileHandle, req: WriteRequest, mode: number, existing?: Existing): Promise<void> {
-  const cur = await fh.stat();
   const uid = req.uid ?? existing?.uid;
   const gid = req.gid ?? existing?.gid;
-  if ((uid !== undefined && uid !== cur.uid) || (gid !== undefined && gid !== cur.gid)) {
+  // No owner asked for and none to carry over (a new file): nothing to compare, no fstat.
+  const cur = uid === undefined && gid === undefined ? undefined : await fh.stat();
+  if (cur && ((uid !== undefined && uid !== cur.uid) || (gid !== undefined && gid !== cur.gid))) {
     try {
       await fh.chown(uid ?? -1, gid ?? -1);
     } catch (err) {
@@ -238,6 +239,41 @@ const warnedModes = new Set<string>();
  *   destination.
  */
 export async function writeAtomic(req: WriteRequest): Promise<WriteResult> {
+  const w = prepareWrite(req);
+  let d: OpenedDir;
+  try {
+    d = await openDestDir(dirname(w.path), { create: true, forPath: req.path, ...(req.logger ? { logger: req.logger } : {}), ...(req.noProc ? { noProc: true } : {}) });
+  } catch (err) {
+    if (err instanceof WriteError) throw err;
+    throw writeError(req.path, "opening or creating the parent directory", err);
+  }
+  try {
+    return await writeInDir(w, d, true);
+  } finally {
+    await d.close();
+  }
+}
+
+/**
+ * A checked {@link WriteRequest}, ready for {@link writeInDir}.
+ * @internal
+ */
+export interface PreparedWrite {
+  readonly req: WriteRequest;
+  readonly content: Buffer;
+  readonly mode: number;
+  readonly ops: WriterFsOps;
+  /** The absolute destination. */
+  readonly path: string;
+  readonly name: string;
+}
+
+/**
+ * Checks a request (the mode's special bits; warns once about a world-writable mode).
+ * @throws {@link WriteError} for a setuid, setgid or sticky bit
+ * @internal
+ */
+export function prepareWrite(req: WriteRequest): PreparedWrite {
   const c = req.content;
   const content = typeof c === "string" ? Buffer.from(c, "utf8") : Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
   if (req.mode & SPECIAL_MODE_BITS) {
@@ -248,25 +284,24 @@ export async function writeAtomic(req: WriteRequest): Promise<WriteResult> {
     warnedModes.add(`${req.path}\0${mode}`);
     req.logger.warn({ dest: req.path, mode: formatMode(mode) }, `mode ${formatMode(mode)} lets every user on the machine change ${req.path}`);
   }
-  const ops: WriterFsOps = { ...defaultFsOps, ...req.fsOps };
   const path = resolve(req.path);
-  const name = basename(path);
-
-  let d: OpenedDir;
-  try {
-    d = await openDestDir(dirname(path), { create: true, forPath: req.path, ...(req.logger ? { logger: req.logger } : {}), ...(req.noProc ? { noProc: true } : {}) });
-  } catch (err) {
-    if (err instanceof WriteError) throw err;
-    throw writeError(req.path, "opening or creating the parent directory", err);
-  }
-  try {
-    const { reason, existing } = await diff(req, d, name, content, mode);
-    if (reason === undefined) return { changed: false, inPlace: false };
-    return await replace(req, d, name, content, mode, ops, reason, existing);
-  } finally {
-    await d.close();
-  }
+  return { req, content, mode, ops: { ...defaultFsOps, ...req.fsOps }, path, name: basename(path) };
 }
+
+/**
+ * The write itself, inside the already opened destination directory `d`. With `syncDir` false
+ * the directory is not fsynced after the rename: the caller fsyncs it once after every rename
+ * of a batch into it (src/output/batch.ts), before any of them is reported written.
+ * @internal
+ */
+export async function writeInDir(w: PreparedWrite, d: OpenedDir, syncDir: boolean): Promise<WriteResult> {
+  const { reason, existing } = await diff(w.req, d, w.name, w.content, w.mode);
+  if (reason === undefined) return { changed: false, inPlace: false };
+  return await replace(w.req, d, w.name, w.content, w.mode, w.ops, reason, existing, syncDir);
+}
+
+/** fsyncs a directory after renames into it; a refusal is logged at debug and not an error. @internal */
+export { fsyncDir };
 
 /** The temp file + rename part of {@link writeAtomic}, inside the opened directory `d`. */
 async function replace(
@@ -278,6 +313,7 @@ async function replace(
   ops: WriterFsOps,
   reason: WriteReason,
   existing: Existing | undefined,
+  syncDir: boolean,
 ): Promise<WriteResult> {
   const tmpName = tempNameFor(name);
   const tmp = d.entry(tmpName);
@@ -318,7 +354,7 @@ async function replace(
       return { changed: true, inPlace: true, reason };
     }
     created = false; // the temp file is now the destination
-    await fsyncDir(d, req.logger);
+    if (syncDir) await fsyncDir(d, req.logger);
     return { changed: true, inPlace: false, reason };
   } catch (err) {
     await fh?.close().catch(() => undefined);

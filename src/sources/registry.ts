@@ -172,6 +172,12 @@ export class BackendRegistry {
         });
       } catch (err) {
         if (err instanceof ConfigError) throw err;
+        // A ConfigError of another copy of emissaryd (a module importing the package while the
+        // CLI runs its bundle) is matched by its code, as every error of the backend contract is.
+        if ((err as { code?: unknown } | null)?.code === "CONFIG") {
+          const { file: f, field } = err as { file?: unknown; field?: unknown };
+          throw new ConfigError(safeError(err).message, { ...(typeof f === "string" ? { file: f } : {}), ...(typeof field === "string" ? { field } : {}) });
+        }
         throw new ConfigError(`${what}: cannot create it: ${safeError(err).message}`, file ? { file } : {});
       }
     } else {

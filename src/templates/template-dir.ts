@@ -3,6 +3,7 @@ import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { readFailure, readRegularFile } from "../api/safe-read.js";
+import { FS_CONCURRENCY, mapConcurrent } from "../api/concurrency.js";
 import { findWritableByOthers } from "../config/permissions.js";
 
 /** A template file larger than this is refused (a template is a page of text). */
@@ -57,20 +58,20 @@ export async function readTemplateDir(dir: string, pattern: RegExp): Promise<Tem
     if (code === "ENOENT" || code === "ENOTDIR") return undefined;
     throw err;
   }
-  const out: TemplateFile[] = [];
-  for (const name of names.filter((n) => pattern.test(n)).sort()) {
+  // Read in parallel (bounded), kept in name order.
+  const read = await mapConcurrent(names.filter((n) => pattern.test(n)).sort(), FS_CONCURRENCY, async (name): Promise<TemplateFile | undefined> => {
     const file = join(dir, name);
     try {
       const st = await stat(file);
-      if (!st.isFile()) continue;
-      out.push({ file, source: (await readRegularFile(file, { maxBytes: TEMPLATE_MAX_BYTES })).toString("utf8") });
+      if (!st.isFile()) return undefined;
+      return { file, source: (await readRegularFile(file, { maxBytes: TEMPLATE_MAX_BYTES })).toString("utf8") };
     } catch (err) {
       // Removed between readdir and read: the next scan settles it. Anything else is reported.
       const code = (err as { code?: unknown }).code;
-      if (code !== "ENOENT") out.push({ file, source: "", readError: readFailure(err) });
+      return code === "ENOENT" ? undefined : { file, source: "", readError: readFailure(err) };
     }
-  }
-  return out;
+  });
+  return read.filter((f): f is TemplateFile => f !== undefined);
 }
 
 /** Options for {@link TemplateDirWatcher}. */
