@@ -113,29 +113,42 @@ export class MountCache {
     this.#ttlMs = ttlMs;
   }
 
-  /** The cached mount for a path, if a fresh one covers it. */
+  /**
+   * The cached mount for a path, if a fresh one covers it. Entries are keyed by the mount as the
+   * references spell it (see {@link MountCache.set}), and a key covers a path only as a literal
+   * prefix: `legacy1/` never answers for `team/legacy1/app`, nor `team/legacy1/` for `legacy1/app`.
+   */
   find(path: string): MountInfo | undefined {
     const now = this.#now();
     const exact = this.#byPath.get(path);
     if (exact && now - exact.at < this.#ttlMs) return exact.info;
-    let best: MountInfo | undefined;
-    for (const [mount, e] of this.#byMount) {
+    let best: { key: string; info: MountInfo } | undefined;
+    for (const [key, e] of this.#byMount) {
       if (now - e.at >= this.#ttlMs) continue;
-      if (pathInMount(path, mount) !== undefined && (!best || mount.length > best.path.length)) best = e.info;
+      if ((path + "/").startsWith(key) && (!best || key.length > best.key.length)) best = { key, info: e.info };
     }
-    return best;
+    return best?.info;
   }
 
-  /** Remembers an answer: by mount when the preflight named one, else for this path only. */
+  /**
+   * Remembers an answer: by mount when the preflight named one, else for this path only. The key
+   * is the mount's prefix of `path` itself — `secret/` even when the preflight said `ns1/secret/`
+   * (a mount in a child namespace) — so that a later lookup can match it literally.
+   */
   set(path: string, info: MountInfo): void {
     const entry = { info, at: this.#now() };
-    if (info.path) this.#byMount.set(info.path, entry);
-    else this.#byPath.set(path, entry);
+    const rest = info.path ? pathInMount(path, info.path) : undefined;
+    if (rest === undefined) {
+      this.#byPath.set(path, entry);
+      return;
+    }
+    const key = (rest === "" ? path : path.slice(0, path.length - rest.length)).replace(/\/*$/, "/");
+    this.#byMount.set(key, entry);
   }
 
   /** Forgets what is known about the mount covering `path` (after a read that suggests it moved). */
   forget(path: string): void {
     this.#byPath.delete(path);
-    for (const mount of [...this.#byMount.keys()]) if (pathInMount(path, mount) !== undefined) this.#byMount.delete(mount);
+    for (const key of [...this.#byMount.keys()]) if ((path + "/").startsWith(key)) this.#byMount.delete(key);
   }
 }
