@@ -4,6 +4,7 @@ import { createEmissary, type Emissary } from "../emissary.js";
 import { formatDuration } from "../api/duration.js";
 import { safeError } from "../api/log.js";
 import type { StatusServer } from "../observe/status-server.js";
+import { sleep } from "./sleep.js";
 
 /** Options for {@link runDaemon}. */
 export interface DaemonOptions {
@@ -68,13 +69,9 @@ export async function runDaemon({ config, logger, flags }: DaemonOptions): Promi
   try {
     if (config.startupDelayMs > 0) {
       logger.info({ delay: formatDuration(config.startupDelayMs) }, "startup delay");
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, config.startupDelayMs);
-        wake = () => {
-          clearTimeout(t);
-          r();
-        };
-      });
+      const nap = sleep(config.startupDelayMs);
+      wake = nap.wake;
+      await nap.done;
       wake = undefined;
       if (stopping) return await finished;
     }

@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import type { ResolvedConfig } from "../config/resolve.js";
 import { createEmissary } from "../emissary.js";
 import { formatDuration } from "../api/duration.js";
+import { sleep } from "./sleep.js";
 import type { EmissaryStatus } from "../observe/status-model.js";
 
 /** Prints which templates are still pending and on which references (to stderr). */
@@ -15,8 +16,29 @@ export function reportPending(status: EmissaryStatus, write: (s: string) => void
   if (status.waitingForTemplateDir) write("pending: the template directory does not exist\n");
 }
 
-/** `emissary once`: render every template once all its secrets resolve, run commands, exit 0 or 1. */
+/**
+ * Sleeps the startup delay (`--startup-delay`, `EMISSARY_STARTUP_DELAY`), as the original Go
+ * emissary did before its one pass. Resolves false when SIGTERM or SIGINT came first.
+ */
+async function startupDelay(ms: number, logger: Logger): Promise<boolean> {
+  if (ms <= 0) return true;
+  logger.info({ delay: formatDuration(ms) }, "startup delay");
+  const nap = sleep(ms);
+  process.once("SIGTERM", nap.wake);
+  process.once("SIGINT", nap.wake);
+  const slept = await nap.done;
+  process.off("SIGTERM", nap.wake);
+  process.off("SIGINT", nap.wake);
+  return slept;
+}
+
+/**
+ * `emissary once`: after the startup delay, render every template once all its secrets resolve,
+ * run commands, exit 0 or 1 (also 1 when stopped during the delay). `--timeout` counts from the
+ * end of the delay.
+ */
 export async function runOnce(config: ResolvedConfig, logger: Logger): Promise<number> {
+  if (!(await startupDelay(config.startupDelayMs, logger))) return 1;
   const emissary = await createEmissary({ resolved: config, logger, watch: false, once: true });
   await emissary.start();
   let timer: NodeJS.Timeout | undefined;

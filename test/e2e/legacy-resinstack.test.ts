@@ -89,4 +89,33 @@ describe("an unchanged ResinStack template", () => {
     expect(statSync(out).mode & 0o777).toBe(0o640);
     expect(server.hits.get("a#b")).toBe(1);
   });
+
+  // The original slept EMISSARY_STARTUP_DELAY before its one pass; `once` used to skip it.
+  it("once sleeps EMISSARY_STARTUP_DELAY before fetching anything, and a SIGTERM during it exits 1 with nothing written", async () => {
+    server = await startHttpSecrets({ consul_key: canary("gossip") });
+    const dir = tmpDir();
+    const out = join(dir, "gossip.hcl");
+    writeFileSync(join(dir, "consul.tpl"), RESINSTACK(out, "/bin/true"));
+    daemon = spawnEmissary(["once"], { env: { EMISSARY_TPL_DIR: dir, EMISSARY_HTTP_URL: server.url, EMISSARY_STARTUP_DELAY: "1m30s" } });
+    await daemon.waitForLog((l) => l.msg === "startup delay" && l.delay === "1m30s");
+    expect(server.hits.size).toBe(0);
+    const { code } = await daemon.stop();
+    expect(code).toBe(1);
+    expect(server.hits.size).toBe(0);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it("once renders after a short EMISSARY_STARTUP_DELAY, the delay logged before the write", async () => {
+    const key = canary("gossip");
+    server = await startHttpSecrets({ consul_key: key });
+    const dir = tmpDir();
+    const out = join(dir, "gossip.hcl");
+    writeFileSync(join(dir, "consul.tpl"), RESINSTACK(out, "/bin/true"));
+    const res = await runEmissary(["once"], { env: { EMISSARY_TPL_DIR: dir, EMISSARY_HTTP_URL: server.url, EMISSARY_STARTUP_DELAY: "300ms" } });
+    expect(res.code).toBe(0);
+    const msgs = res.lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
+    expect(msgs.indexOf("startup delay")).toBeGreaterThan(-1);
+    expect(msgs.indexOf("startup delay")).toBeLessThan(msgs.indexOf("wrote destination"));
+    expect(readFileSync(out, "utf8")).toBe(`encrypt = "${key}"\n`);
+  });
 });
