@@ -35,6 +35,7 @@ import {
   type ResolveContext,
   type Secret,
   type SecretRef,
+  type WatchContext,
 } from "../src/api/index.js";
 import { checkFile } from "./file/check.js";
 
@@ -350,7 +351,7 @@ export function createFileBackend(ctx: BackendFactoryContext, options: FileBacke
       return checkFile(absolute(ref), FILE_MAX_BYTES);
     },
 
-    watch(ref: SecretRef, onChange: () => void): () => void {
+    watch(ref: SecretRef, onChange: () => void, wctx?: WatchContext): () => void {
       if (closed) return () => undefined;
       const path = absolute(ref);
       const dir = dirname(path);
@@ -361,7 +362,10 @@ export function createFileBackend(ctx: BackendFactoryContext, options: FileBacke
       }
       let subs = dw.files.get(path);
       if (!subs) dw.files.set(path, (subs = new Set()));
-      const sub: Subscription = { onChange, baseline: fetched.get(path) };
+      // What this instance last fetched, else what the caller holds (fetched by a previous
+      // instance before a reload): a change since then is reported, not taken as the start.
+      const held = wctx?.previous?.version;
+      const sub: Subscription = { onChange, baseline: fetched.has(path) ? fetched.get(path) : held };
       subs.add(sub);
       void check(dw);
       const owner = dw;

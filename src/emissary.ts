@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { EmissaryOptions } from "./config/options.js";
 import { CommandQueue } from "./output/commands.js";
+import { storedTexts } from "./output/mask.js";
 import { resolveConfig, type FlagValues, type ResolvedConfig } from "./config/resolve.js";
 import { TypedEmitter, type EmissaryEventName, type Listener } from "./observe/events.js";
 import { globToRegExp } from "./config/glob.js";
@@ -130,6 +131,8 @@ class EmissaryImpl implements Emissary {
       cwd,
       // Variables read as env: secrets are secrets: a reload command does not inherit them.
       hiddenEnv: () => this.#runner.entries.flatMap((e) => [...(e.template?.secrets.values() ?? [])].filter((s) => s.ref.backend === "env").map((s) => s.ref.id)),
+      // A command may print any template's secret: every value held is masked from its output.
+      otherSecrets: () => [...this.#store.secrets()].flatMap(storedTexts),
       onDone: (e) => {
         this.#runner.commandDone(e.templates, {
           ok: e.ok,

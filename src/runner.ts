@@ -4,11 +4,13 @@ import { resolveValues, type LastCommand, type TemplateEntry } from "./templates
 import type { CommandJob, CommandQueue } from "./output/commands.js";
 import { TemplateError, WriteError } from "./api/errors.js";
 import { safeError } from "./api/log.js";
+import { clearLongTimeout, setLongTimeout } from "./api/timer.js";
 import type { SecretStore } from "./sources/store.js";
 import type { Template } from "./templates/parse.js";
 import { renderOutput } from "./templates/render.js";
 import { resolveOwner, writeAtomic } from "./output/writer.js";
 import { Quiescence } from "./output/quiescence.js";
+import { valueTexts } from "./output/mask.js";
 import { changedNames, fingerprints } from "./templates/changes.js";
 
 /** How many templates of one pass are rendered and written at the same time. */
@@ -98,7 +100,7 @@ export class Runner {
     const keep = new Set(entries);
     for (const old of this.#entries) {
       if (!keep.has(old)) {
-        if (old.retryTimer) clearTimeout(old.retryTimer);
+        clearLongTimeout(old.retryTimer);
         this.#quiet.forget(old.file);
       }
     }
@@ -124,7 +126,7 @@ export class Runner {
   stop(): void {
     this.#stopped = true;
     this.#quiet.stop();
-    for (const e of this.#entries) if (e.retryTimer) clearTimeout(e.retryTimer);
+    for (const e of this.#entries) clearLongTimeout(e.retryTimer);
   }
 
   /** Queues a pass on the next tick (many changes in one tick make one pass). */
@@ -181,8 +183,9 @@ export class Runner {
         if (!job) continue;
         const key = JSON.stringify(job.argv);
         const same = jobs.get(key);
-        // One run for the pass, with the longest splay and interval its templates ask for.
-        if (same) jobs.set(key, { ...same, templates: [...same.templates, ready[i]!.e.file], splayMs: Math.max(same.splayMs ?? 0, job.splayMs ?? 0), minIntervalMs: Math.max(same.minIntervalMs ?? 0, job.minIntervalMs ?? 0) });
+        // One run for the pass, with the longest splay and interval its templates ask for, and
+        // every value its templates rendered with to mask.
+        if (same) jobs.set(key, { ...same, templates: [...same.templates, ready[i]!.e.file], splayMs: Math.max(same.splayMs ?? 0, job.splayMs ?? 0), minIntervalMs: Math.max(same.minIntervalMs ?? 0, job.minIntervalMs ?? 0), mask: [...(same.mask ?? []), ...(job.mask ?? [])] });
         else jobs.set(key, job);
       }
     } finally {
@@ -236,7 +239,7 @@ export class Runner {
       e.state = "rendered";
       delete e.lastError;
       if (e.retryTimer) {
-        clearTimeout(e.retryTimer);
+        clearLongTimeout(e.retryTimer);
         delete e.retryTimer;
       }
       this.#opts.emit("render", { template: e.file, dest: t.dest, changed: res.changed });
@@ -262,8 +265,10 @@ export class Runner {
       const waiting = this.#awaitingCommand.get(e.file);
       const all = waiting ? [...new Set([...(waiting.fields.changed as string[]), ...changed])] : changed;
       this.#awaitingCommand.set(e.file, { log, fields: { ...fields, changed: all }, command: t.command[0]!, writes: (waiting?.writes ?? 0) + 1 });
+      // The values rendered: masked out of whatever the command prints before it is logged.
+      const mask = [...values.values()].flatMap(valueTexts);
       // `once` honours splay (a fleet's boot) but not min_interval (it runs each command once anyway).
-      return { argv: t.command, timeoutMs: t.commandTimeoutMs, templates: [e.file], splayMs: t.splayMs, minIntervalMs: this.#opts.once ? 0 : t.minIntervalMs };
+      return { argv: t.command, timeoutMs: t.commandTimeoutMs, templates: [e.file], splayMs: t.splayMs, minIntervalMs: this.#opts.once ? 0 : t.minIntervalMs, mask };
     } catch (err) {
       this.#fail(e, log, err instanceof Error ? err : new Error(String(err)), true);
       return undefined;
@@ -279,14 +284,17 @@ export class Runner {
       e.failed = true;
       return;
     }
-    if (e.retryTimer) clearTimeout(e.retryTimer);
-    e.retryTimer = setTimeout(() => {
-      delete e.retryTimer;
-      delete e.owner;
-      e.dirty = true;
-      this.schedulePass();
-    }, this.#opts.retryMs);
-    e.retryTimer.unref?.();
+    clearLongTimeout(e.retryTimer);
+    e.retryTimer = setLongTimeout(
+      () => {
+        delete e.retryTimer;
+        delete e.owner;
+        e.dirty = true;
+        this.schedulePass();
+      },
+      this.#opts.retryMs,
+      { unref: true },
+    );
   }
 
   /**

@@ -17,7 +17,7 @@
  * The token and the AppRole ids never reach a log line or an error message: every Vault error
  * string is passed through {@link TokenManager.redact}.
  */
-import { FatalError, TransientError, formatDuration, safeError, type Logger, type StateAccess } from "../../src/api/index.js";
+import { FatalError, TransientError, clearLongTimeout, formatDuration, safeError, setLongTimeout, type LongTimeout, type Logger, type StateAccess } from "../../src/api/index.js";
 import type { AwsCredentialSource } from "./aws-iam.js";
 import { VaultClient, vaultErrors, type VaultResponse } from "./client.js";
 import type { VaultAuthConfig, VaultSettings } from "./config.js";
@@ -54,7 +54,7 @@ export class TokenManager {
   readonly #secrets = new Set<string>();
   #state?: State;
   #pending?: Promise<State>;
-  #timer?: NodeJS.Timeout;
+  #timer?: LongTimeout;
   #closed = false;
   #gen = 0;
   #renewFailures = 0;
@@ -88,7 +88,7 @@ export class TokenManager {
   }
 
   /** The pending renewal/login timer, for tests (it is always unref'd). */
-  get timer(): NodeJS.Timeout | undefined {
+  get timer(): LongTimeout | undefined {
     return this.#timer;
   }
 
@@ -155,7 +155,7 @@ export class TokenManager {
   /** Stops renewing. The token is not revoked: a Vault Agent or another emissary may share it. */
   close(): void {
     this.#closed = true;
-    clearTimeout(this.#timer);
+    clearLongTimeout(this.#timer);
     this.#timer = undefined;
     this.#certClient?.close();
   }
@@ -310,14 +310,14 @@ export class TokenManager {
   }
 
   #schedule(fn: () => Promise<void>, delayMs: number): void {
-    clearTimeout(this.#timer);
+    clearLongTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#closed) return;
-    const t = setTimeout(() => {
+    // A long timer: a token TTL can pass Node's 24.8-day limit.
+    const t = setLongTimeout(() => {
       if (this.#timer === t) this.#timer = undefined;
       fn().catch((err: unknown) => this.#o.logger.warn({ err: safeError(err) }, "vault: token upkeep failed"));
-    }, Math.max(0, delayMs));
-    t.unref();
+    }, Math.max(0, delayMs), { unref: true });
     this.#timer = t;
   }
 
@@ -325,7 +325,7 @@ export class TokenManager {
   #planNext(s: State): void {
     if (this.#state !== s) return;
     if (!s.ttlMs) {
-      clearTimeout(this.#timer);
+      clearLongTimeout(this.#timer);
       this.#timer = undefined;
       return;
     }
@@ -350,12 +350,13 @@ export class TokenManager {
     const r = renewOutcome(res, incrementS, this.redact);
     if (r.kind === "failed") return this.#renewFailed(s, r.err, r.permanent);
     if (r.kind === "at-max") {
+      // The token is ending: log in again now, not retry on it.
       if (this.canLogin) return this.#relogin("the token reached its max TTL");
       this.#o.logger.error({ method: this.#o.auth.method }, "vault: the token reached its max TTL and will expire; give emissary a new token");
       return;
     }
     if (r.capped && !s.capped && !this.canLogin) {
-      // Renewing again cannot help (and ends in 500s): say once, while there is time, when it ends.
+      // Renewing again cannot extend it: say once, while there is time, when it ends.
       this.#o.logger.error({ method: this.#o.auth.method, expiresAt: new Date(this.#now() + r.ttlS * 1000).toISOString() }, "vault: the token is at its max TTL and cannot be renewed past it; give emissary a new token before it expires");
     }
     Object.assign(s, { ttlMs: r.ttlS * 1000, renewable: r.renewable, obtainedAt: this.#now(), worked: true, capped: r.capped });

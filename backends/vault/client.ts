@@ -13,7 +13,7 @@
  */
 import http from "node:http";
 import https from "node:https";
-import { FatalError, SecretNotFoundError, TransientError, readFailure, readRegularFile } from "../../src/api/index.js";
+import { FatalError, SecretNotFoundError, TransientError, clearLongTimeout, readFailure, readRegularFile, setLongTimeout } from "../../src/api/index.js";
 import type { VaultSettings } from "./config.js";
 
 /** A Vault response body (the parts emissary reads). */
@@ -208,7 +208,7 @@ export class VaultClient {
       const finish = (err: Error | undefined, value?: { status: number; headers: http.IncomingHttpHeaders; text: string }): void => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
+        clearLongTimeout(timer);
         req.signal?.removeEventListener("abort", onAbort);
         if (err) reject(err);
         else resolve(value!);
@@ -230,11 +230,14 @@ export class VaultClient {
       });
       // Listen first: destroy() below emits "error", which must never go unhandled.
       r.on("error", (err) => finish(this.#networkError(err, what)));
-      const timer = setTimeout(() => {
-        r.destroy();
-        finish(new TransientError(`${what}: no response within ${Math.round(this.#settings.timeoutMs / 1000)}s`));
-      }, this.#settings.timeoutMs);
-      timer.unref();
+      const timer = setLongTimeout(
+        () => {
+          r.destroy();
+          finish(new TransientError(`${what}: no response within ${Math.round(this.#settings.timeoutMs / 1000)}s`));
+        },
+        this.#settings.timeoutMs,
+        { unref: true },
+      );
       const onAbort = (): void => {
         r.destroy();
         const reason: unknown = req.signal?.reason;
@@ -307,4 +310,14 @@ export function encodePath(path: string): string {
     .split("/")
     .map((s) => encodeURIComponent(s))
     .join("/");
+}
+
+/**
+ * True for a renewal answered `500 … past the max TTL, cannot renew`: Vault and OpenBao answer a
+ * token's (or lease's) renewal so in its last second, while it is still valid.
+ */
+export function pastMaxTtl(res: VaultResponse): boolean {
+  if (res.status !== 500) return false;
+  const errors = (res.body as { errors?: unknown } | undefined)?.errors;
+  return Array.isArray(errors) && errors.some((e) => typeof e === "string" && e.includes("past the max TTL"));
 }

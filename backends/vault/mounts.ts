@@ -101,9 +101,15 @@ export function planRead(path: string, mount: MountInfo, version: number | undef
   return { apiPath: encodePath(label), label, query: version !== undefined ? { version: String(version) } : {}, kvVersion: 2, mount };
 }
 
-/** Preflight answers, per mount path, with an expiry. */
+/**
+ * Preflight answers with an expiry, keyed by the prefix of the path that was asked about — the
+ * mount as references spell it (`secret/`, or `team/legacy1/` with the namespace in the path) —
+ * never by a suffix of the mount path the preflight reported. Matching by suffix took
+ * `team/legacy1/` (KV v2, asked as `team/legacy1/app`) for the separate root mount `legacy1/`
+ * (KV v1), and `vault:legacy1/app` was read as `legacy1/data/app`.
+ */
 export class MountCache {
-  readonly #byMount = new Map<string, { info: MountInfo; at: number }>();
+  readonly #byPrefix = new Map<string, { info: MountInfo; at: number }>();
   readonly #byPath = new Map<string, { info: MountInfo; at: number }>();
   readonly #now: () => number;
   readonly #ttlMs: number;
@@ -113,42 +119,49 @@ export class MountCache {
     this.#ttlMs = ttlMs;
   }
 
-  /**
-   * The cached mount for a path, if a fresh one covers it. Entries are keyed by the mount as the
-   * references spell it (see {@link MountCache.set}), and a key covers a path only as a literal
-   * prefix: `legacy1/` never answers for `team/legacy1/app`, nor `team/legacy1/` for `legacy1/app`.
-   */
+  /** The cached mount for a path, if a fresh answer was given for a prefix of it. */
   find(path: string): MountInfo | undefined {
     const now = this.#now();
     const exact = this.#byPath.get(path);
     if (exact && now - exact.at < this.#ttlMs) return exact.info;
-    let best: { key: string; info: MountInfo } | undefined;
-    for (const [key, e] of this.#byMount) {
+    let best: { prefix: string; info: MountInfo } | undefined;
+    for (const [prefix, e] of this.#byPrefix) {
       if (now - e.at >= this.#ttlMs) continue;
-      if ((path + "/").startsWith(key) && (!best || key.length > best.key.length)) best = { key, info: e.info };
+      if (underPrefix(path, prefix) && (!best || prefix.length > best.prefix.length)) best = { prefix, info: e.info };
     }
     return best?.info;
   }
 
   /**
-   * Remembers an answer: by mount when the preflight named one, else for this path only. The key
-   * is the mount's prefix of `path` itself — `secret/` even when the preflight said `ns1/secret/`
-   * (a mount in a child namespace) — so that a later lookup can match it literally.
+   * Remembers an answer for `path`: for every path under the same mount prefix when the
+   * preflight named a mount covering it, else for this path only.
    */
   set(path: string, info: MountInfo): void {
     const entry = { info, at: this.#now() };
-    const rest = info.path ? pathInMount(path, info.path) : undefined;
-    if (rest === undefined) {
-      this.#byPath.set(path, entry);
-      return;
-    }
-    const key = (rest === "" ? path : path.slice(0, path.length - rest.length)).replace(/\/*$/, "/");
-    this.#byMount.set(key, entry);
+    const prefix = info.path ? askedPrefix(path, info.path) : undefined;
+    if (prefix !== undefined) this.#byPrefix.set(prefix, entry);
+    else this.#byPath.set(path, entry);
   }
 
   /** Forgets what is known about the mount covering `path` (after a read that suggests it moved). */
   forget(path: string): void {
     this.#byPath.delete(path);
-    for (const key of [...this.#byMount.keys()]) if ((path + "/").startsWith(key)) this.#byMount.delete(key);
+    for (const prefix of [...this.#byPrefix.keys()]) if (underPrefix(path, prefix)) this.#byPrefix.delete(prefix);
   }
+}
+
+/** True when `path` is the mount `prefix` (with its trailing slash) or a path under it. */
+function underPrefix(path: string, prefix: string): boolean {
+  return path + "/" === prefix || path.startsWith(prefix);
+}
+
+/**
+ * The mount as the asked path spells it: the part of `path` before what {@link pathInMount} leaves
+ * (`secret/nomad` under the reported `ns1/secret/` → `secret/`), with a trailing slash.
+ */
+function askedPrefix(path: string, mount: string): string | undefined {
+  const rest = pathInMount(path, mount);
+  if (rest === undefined) return undefined;
+  const base = path.slice(0, path.length - rest.length).replace(/\/+$/, "");
+  return base === "" ? undefined : base + "/";
 }

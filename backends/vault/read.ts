@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import type { FetchContext, Secret, SecretRef } from "../../src/api/index.js";
 import { FatalError, SecretNotFoundError, TransientError, contentVersion, safeError } from "../../src/api/index.js";
-import { statusError, type VaultResponse } from "./client.js";
+import { pastMaxTtl, statusError, type VaultResponse } from "./client.js";
 import { parseKeptLease } from "./leases.js";
 import { normalizePath, parseVersion, planRead, type ReadPlan } from "./mounts.js";
 import type { VaultSession } from "./session.js";
@@ -162,7 +162,8 @@ export class LeasedFetcher {
       return p.action === "cached" ? p.secret : undefined;
     }
     // 400 (lease not found / not renewable), 403, 404: the lease is gone; read new credentials.
-    const permanent = res.status === 400 || res.status === 403 || res.status === 404;
+    // A 500 "past the max TTL, cannot renew" (the lease's last second) is as final.
+    const permanent = res.status === 400 || res.status === 403 || res.status === 404 || pastMaxTtl(res);
     s.logger.warn({ status: res.status, permanent }, permanent ? "vault: lease cannot be renewed; reading new credentials" : "vault: lease renewal failed; will retry");
     const p = s.leases.renewFailed(key, permanent);
     return p.action === "cached" ? p.secret : undefined;

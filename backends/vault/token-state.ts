@@ -2,7 +2,7 @@
  * The token keeper's record of its token, and the backoff of its upkeep (renewals, logins).
  */
 import { TransientError } from "../../src/api/index.js";
-import { vaultErrors, type VaultResponse } from "./client.js";
+import { pastMaxTtl, vaultErrors, type VaultResponse } from "./client.js";
 import type { VaultAuthConfig } from "./config.js";
 
 /** The secrets a configuration holds itself (a token, AppRole ids, AWS keys), to scrub from messages. */
@@ -58,17 +58,16 @@ export type RenewOutcome =
 
 /**
  * Reads a renew-self answer. Vault caps a renewal at the token's max TTL (a TTL below the
- * increment: `capped`); at the max TTL OpenBao and Vault answer 500 "past the max TTL, cannot
- * renew" (while the token still works for a second) — that, and 200 with a zero TTL, is `at-max`,
- * not a transient failure to retry. 400 and 403 are permanent.
+ * increment: `capped`, seen against OpenBao as 20s, 19s, 8s… for a 20s token with a 45s max).
+ * At its max TTL: 200 with lease_duration 0, or in the last second (Vault, OpenBao) 500 "past the
+ * max TTL, cannot renew" — `at-max`, not a failure to retry. 400 and 403 are permanent.
  */
 export function renewOutcome(res: VaultResponse, incrementS: number, redact: (s: string) => string): RenewOutcome {
   const auth = res.body?.auth;
   const ttl = auth ? num(auth.lease_duration) : undefined;
-  if (res.status === 200 && ttl === 0) return { kind: "at-max" };
+  if ((res.status === 200 && ttl === 0) || pastMaxTtl(res)) return { kind: "at-max" };
   if (res.status === 200 && ttl !== undefined) return { kind: "renewed", ttlS: ttl, renewable: auth!.renewable === true, capped: ttl < incrementS };
   const detail = vaultErrors(res.body, redact);
-  if (res.status === 500 && /past the max TTL/i.test(detail)) return { kind: "at-max" };
   const err = new TransientError(`vault POST auth/token/renew-self: ${res.status}${detail ? " " + detail : ""}`);
   return { kind: "failed", err, permanent: res.status === 400 || res.status === 403 };
 }

@@ -158,6 +158,12 @@ export interface CheckContext {
   readonly read?: boolean;
 }
 
+/** Passed to {@link Backend.watch}. */
+export interface WatchContext {
+  /** The last value the subscriber holds for this reference, if any. */
+  readonly previous?: Secret;
+}
+
 /** Context for turning a reference as written into its canonical form. */
 export interface ResolveContext {
   /** Directory of the template that names the reference. */
@@ -203,8 +209,14 @@ export interface Backend {
    * reference and discards the value.
    */
   check?(ref: SecretRef, ctx: CheckContext): Promise<CheckResult>;
-  /** Push source: call `onChange` when the secret may have changed. Returns an unsubscribe function. */
-  watch?(ref: SecretRef, onChange: () => void): () => void;
+  /**
+   * Push source: call `onChange` when the secret may have changed. Returns an unsubscribe function.
+   * `ctx.previous` is the value the caller already holds (after a reload, fetched by another
+   * instance of the backend): a watch that compares content must report a difference from it,
+   * not take what it first sees as its starting point — that would lose a change made while the
+   * old watch was being replaced.
+   */
+  watch?(ref: SecretRef, onChange: () => void, ctx?: WatchContext): () => void;
   /** Releases connections, watchers and timers. */
   close?(): Promise<void>;
 }

@@ -5,7 +5,7 @@
  * module; `emissaryd` re-exports all of it.
  * @packageDocumentation
  */
-export type { Backend, BackendFactory, BackendFactoryContext, CertificateInfo, CheckContext, CheckResult, CheckStatus, FetchContext, ParamValue, ResolveContext, Secret, SecretRef, StateAccess } from "./backend.js";
+export type { Backend, BackendFactory, BackendFactoryContext, CertificateInfo, CheckContext, CheckResult, CheckStatus, FetchContext, ParamValue, ResolveContext, Secret, SecretRef, StateAccess, WatchContext } from "./backend.js";
 export { canonicalParams, refKey } from "./backend.js";
 export {
   EmissaryError,
@@ -42,4 +42,5 @@ export { textOrBytes, utf8Text, valueBytes, sameValue, isSecretValue, isUnsetVal
 export { safeError, silentLogger, LOG_LEVELS, LOG_FORMATS, type LogLevel, type LogFormat, type SafeError, type Logger } from "./log.js";
 export { contentVersion, rejectUnknownKeys, rejectUnknownOptions } from "./backend-helpers.js";
 export { createMemoryBackend, type MemoryBackend, type MemoryBackendOptions } from "./memory-backend.js";
+export { setLongTimeout, clearLongTimeout, sleep, MAX_TIMER_MS, type LongTimeout, type LongTimeoutOptions } from "./timer.js";
 export { readRegularFile, readRegularFileSync, readFailure, READ_MAX_BYTES, type SafeReadOptions } from "./safe-read.js";

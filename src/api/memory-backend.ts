@@ -3,7 +3,7 @@
  * secrets. It pushes changes to watchers synchronously, so tests of the core need no timers.
  * @packageDocumentation
  */
-import type { Backend, FetchContext, Secret, SecretRef } from "./backend.js";
+import type { Backend, FetchContext, Secret, SecretRef, WatchContext } from "./backend.js";
 import { contentVersion } from "./backend-helpers.js";
 import { SecretNotFoundError, TransientError } from "./errors.js";
 
@@ -96,13 +96,18 @@ export function createMemoryBackend(opts: MemoryBackendOptions = {}): MemoryBack
       if (!entry) throw new SecretNotFoundError(`${name}:${ref.id}: no such secret`);
       return { value: entry.value, version: entry.version };
     },
-    watch(ref: SecretRef, onChange: () => void): () => void {
+    watch(ref: SecretRef, onChange: () => void, wctx?: WatchContext): () => void {
       let set = watchers.get(ref.id);
       if (!set) watchers.set(ref.id, (set = new Set()));
       // Wrap, so the same function subscribed twice is two subscriptions.
       const sub = (): void => onChange();
       set.add(sub);
+      // A change since the value the caller holds (made while it was not subscribed) is reported.
+      const held = wctx?.previous;
+      let active = true;
+      if (held && values.get(ref.id)?.version !== held.version) queueMicrotask(() => active && sub());
       return () => {
+        active = false;
         const s = watchers.get(ref.id);
         if (!s) return;
         s.delete(sub);

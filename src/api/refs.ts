@@ -116,10 +116,15 @@ export function parseRef(
   return spec;
 }
 
-/** A resolved value as a template sees it. */
+/**
+ * A resolved value as a template sees it: text; a JSON object or array (`data`, with `text` its
+ * JSON); or a JSON scalar picked by `#field` (`false`, `0`, `null`…), which keeps its type so a
+ * section treats it as mustache treats that JSON value, while `{{name}}` renders `text`; or bytes.
+ */
 export type ResolvedValue =
   | { readonly kind: "text"; readonly text: string }
   | { readonly kind: "object"; readonly text: string; readonly data: Record<string, unknown> | unknown[] }
+  | { readonly kind: "json"; readonly text: string; readonly data: boolean | number | null }
   /** Bytes that are not UTF-8 text: written as they are by a template that is this value alone. */
   | { readonly kind: "bytes"; readonly bytes: Uint8Array };
 
@@ -155,8 +160,9 @@ export function extractValue(spec: RefSpec, secret: Secret): ResolvedValue {
       throw new SecretNotFoundError(`${spec.text}: the secret is not a JSON object, so it has no field "${fieldLabel(spec.field)}"`);
     }
     picked = spec.field.kind === "key" ? lookupKey(data, spec.field.key) : lookupPointer(data, spec.field.tokens);
-    if (picked === undefined || picked === null) throw new SecretNotFoundError(`${spec.text}: field "${fieldLabel(spec.field)}" is not in the secret`);
-    text = typeof picked === "string" ? picked : JSON.stringify(picked);
+    // A field that is there with the value null is a value (falsy in a section), not a missing field.
+    if (picked === undefined) throw new SecretNotFoundError(`${spec.text}: field "${fieldLabel(spec.field)}" is not in the secret`);
+    text = typeof picked === "string" ? picked : (JSON.stringify(picked) ?? "");
   } else {
     text = source;
     picked = parseStructured(secret, source);
@@ -165,6 +171,9 @@ export function extractValue(spec: RefSpec, secret: Secret): ResolvedValue {
   if (isEmpty(text)) throw new SecretNotFoundError(`${spec.text}: the value is empty or "${INTENTIONALLY_EMPTY}"`);
   if (picked !== null && typeof picked === "object") {
     return { kind: "object", text, data: picked as Record<string, unknown> };
+  }
+  if (spec.field && (picked === null || typeof picked === "boolean" || (typeof picked === "number" && Number.isFinite(picked)))) {
+    return { kind: "json", text, data: picked };
   }
   return { kind: "text", text };
 }

@@ -12,6 +12,7 @@ import type { Logger } from "pino";
 import type { Backend, CheckResult, CheckStatus, SecretRef } from "../api/backend.js";
 import { classifyError } from "../api/errors.js";
 import { formatDuration } from "../api/duration.js";
+import { clearLongTimeout, setLongTimeout, type LongTimeout } from "../api/timer.js";
 import { globToRegExp } from "../config/glob.js";
 import type { ResolvedConfig } from "../config/resolve.js";
 import { fetchErrorMessage } from "../observe/status-model.js";
@@ -97,9 +98,9 @@ async function checkOne(p: Planned, signal: AbortSignal, logger: Logger, read: b
 async function checkBackend(refs: readonly Planned[], timeoutMs: number, logger: Logger, read: boolean): Promise<Map<Planned, { r: CheckResult; ms: number }>> {
   const out = new Map<Planned, { r: CheckResult; ms: number }>();
   const abort = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
+  let timer: LongTimeout | undefined;
   const deadline = new Promise<"deadline">((resolve) => {
-    timer = setTimeout(() => {
+    timer = setLongTimeout(() => {
       abort.abort();
       resolve("deadline");
     }, timeoutMs);
@@ -115,7 +116,7 @@ async function checkBackend(refs: readonly Planned[], timeoutMs: number, logger:
     }
   };
   await Promise.race([Promise.all(Array.from({ length: Math.min(CONCURRENCY, refs.length) }, worker)), deadline]);
-  clearTimeout(timer);
+  clearLongTimeout(timer);
   abort.abort();
   for (const p of refs) if (!out.has(p)) out.set(p, { r: late, ms: timeoutMs });
   return out;

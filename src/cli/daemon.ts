@@ -1,10 +1,9 @@
 import type { Logger } from "pino";
 import type { FlagValues, ResolvedConfig } from "../config/resolve.js";
 import { createEmissary, type Emissary } from "../emissary.js";
-import { formatDuration } from "../api/duration.js";
 import { safeError } from "../api/log.js";
 import type { StatusServer } from "../observe/status-server.js";
-import { sleep } from "./sleep.js";
+import { startupDelay } from "./startup-delay.js";
 
 /** Options for {@link runDaemon}. */
 export interface DaemonOptions {
@@ -24,7 +23,7 @@ export async function runDaemon({ config, logger, flags }: DaemonOptions): Promi
   let emissary: Emissary | undefined;
   let status: StatusServer | undefined;
   let stopping: Promise<number> | undefined;
-  let wake: (() => void) | undefined;
+  const delayAbort = new AbortController();
   let done: (code: number) => void = () => undefined;
   const finished = new Promise<number>((r) => (done = r));
 
@@ -36,7 +35,7 @@ export async function runDaemon({ config, logger, flags }: DaemonOptions): Promi
       return;
     }
     logger.info({ signal }, "stopping gracefully");
-    wake?.();
+    delayAbort.abort();
     stopping = (async () => {
       // Stop emissary first so /healthz answers 503 while it winds down, then close the server.
       await emissary?.stop();
@@ -67,14 +66,7 @@ export async function runDaemon({ config, logger, flags }: DaemonOptions): Promi
   process.on("unhandledRejection", onUncaught);
 
   try {
-    if (config.startupDelayMs > 0) {
-      logger.info({ delay: formatDuration(config.startupDelayMs) }, "startup delay");
-      const nap = sleep(config.startupDelayMs);
-      wake = nap.wake;
-      await nap.done;
-      wake = undefined;
-      if (stopping) return await finished;
-    }
+    if (!(await startupDelay(config.startupDelayMs, logger, delayAbort.signal)) || stopping) return await finished;
     emissary = await createEmissary({ resolved: config, logger, ...(flags ? { flags } : {}) });
     if (config.statusAddr) {
       // Loaded only when asked for: prom-client costs ~10 MB of RSS on every machine otherwise.

@@ -18,7 +18,7 @@ Flags (flag > environment > config file > default):
   --templates DIR        EMISSARY_TPL_DIR          template directory (default: current directory)
   --pattern GLOB         EMISSARY_TPL_PATTERN      template file names (default: *.tpl, not recursive)
   --config FILE          EMISSARY_CONFIG           optional YAML config file
-  --startup-delay D      EMISSARY_STARTUP_DELAY    sleep before starting, Go duration (default: 0s; e.g. 90s, 1m30s)
+  --startup-delay D      EMISSARY_STARTUP_DELAY    run/once: sleep before starting, Go duration (default: 0s; e.g. 90s)
   --log-level L          EMISSARY_LOG_LEVEL        trace, debug, info, warn, error, fatal (default: info)
   --log-format F         EMISSARY_LOG_FORMAT       json (one object a line) or pretty (default: json)
   --status-addr A        EMISSARY_STATUS_ADDR      serve /healthz /readyz /metrics /status, e.g. 127.0.0.1:9750 (default: off)

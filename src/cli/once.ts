@@ -2,7 +2,8 @@ import type { Logger } from "pino";
 import type { ResolvedConfig } from "../config/resolve.js";
 import { createEmissary } from "../emissary.js";
 import { formatDuration } from "../api/duration.js";
-import { sleep } from "./sleep.js";
+import { clearLongTimeout, setLongTimeout, type LongTimeout } from "../api/timer.js";
+import { startupDelay } from "./startup-delay.js";
 import type { EmissaryStatus } from "../observe/status-model.js";
 
 /** Prints which templates are still pending and on which references (to stderr). */
@@ -17,39 +18,35 @@ export function reportPending(status: EmissaryStatus, write: (s: string) => void
 }
 
 /**
- * Sleeps the startup delay (`--startup-delay`, `EMISSARY_STARTUP_DELAY`), as the original Go
- * emissary did before its one pass. Resolves false when SIGTERM or SIGINT came first.
- */
-async function startupDelay(ms: number, logger: Logger): Promise<boolean> {
-  if (ms <= 0) return true;
-  logger.info({ delay: formatDuration(ms) }, "startup delay");
-  const nap = sleep(ms);
-  process.once("SIGTERM", nap.wake);
-  process.once("SIGINT", nap.wake);
-  const slept = await nap.done;
-  process.off("SIGTERM", nap.wake);
-  process.off("SIGINT", nap.wake);
-  return slept;
-}
-
-/**
- * `emissary once`: after the startup delay, render every template once all its secrets resolve,
- * run commands, exit 0 or 1 (also 1 when stopped during the delay). `--timeout` counts from the
- * end of the delay.
+ * `emissary once`: sleep the startup delay (as the original did), then render every template once
+ * all its secrets resolve, run commands, exit 0 or 1. `--timeout` counts from the end of the delay.
+ * A SIGTERM or SIGINT during the delay exits 1 at once: nothing was rendered.
  */
 export async function runOnce(config: ResolvedConfig, logger: Logger): Promise<number> {
-  if (!(await startupDelay(config.startupDelayMs, logger))) return 1;
+  if (config.startupDelayMs > 0) {
+    const abort = new AbortController();
+    const onDelaySignal = (): void => abort.abort();
+    process.once("SIGTERM", onDelaySignal);
+    process.once("SIGINT", onDelaySignal);
+    const slept = await startupDelay(config.startupDelayMs, logger, abort.signal);
+    process.off("SIGTERM", onDelaySignal);
+    process.off("SIGINT", onDelaySignal);
+    if (!slept) {
+      logger.info("stopped during the startup delay; nothing was rendered");
+      return 1;
+    }
+  }
   const emissary = await createEmissary({ resolved: config, logger, watch: false, once: true });
   await emissary.start();
-  let timer: NodeJS.Timeout | undefined;
+  let timer: LongTimeout | undefined;
   const timeout = new Promise<"timeout">((r) => {
-    if (config.timeoutMs !== undefined) timer = setTimeout(() => r("timeout"), config.timeoutMs);
+    if (config.timeoutMs !== undefined) timer = setLongTimeout(() => r("timeout"), config.timeoutMs);
   });
   const onSignal = (): void => void emissary.stop({ force: true }).then(() => process.exit(1));
   process.once("SIGTERM", onSignal);
   process.once("SIGINT", onSignal);
   const result = await Promise.race([emissary.settled(), timeout]);
-  if (timer) clearTimeout(timer);
+  clearLongTimeout(timer);
   process.off("SIGTERM", onSignal);
   process.off("SIGINT", onSignal);
   let code = 0;

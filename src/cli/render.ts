@@ -1,9 +1,11 @@
-import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Logger } from "pino";
 import { bindTemplate } from "../templates/bind.js";
 import type { ResolvedConfig } from "../config/resolve.js";
 import { formatDuration } from "../api/duration.js";
+import { readFailure, readRegularFile } from "../api/safe-read.js";
+import { TEMPLATE_MAX_BYTES } from "../templates/template-dir.js";
+import { clearLongTimeout, setLongTimeout } from "../api/timer.js";
 import type { ResolvedValue } from "../api/refs.js";
 import { resolveValues } from "../templates/entry.js";
 import { BackendRegistry } from "../sources/registry.js";
@@ -22,9 +24,9 @@ export async function runRender(file: string, config: ResolvedConfig, logger: Lo
   const path = resolve(file);
   let source: string;
   try {
-    source = await readFile(path, "utf8");
+    source = (await readRegularFile(path, { maxBytes: TEMPLATE_MAX_BYTES })).toString("utf8");
   } catch (err) {
-    process.stderr.write(`emissary render: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? "error"})\n`);
+    process.stderr.write(`emissary render: cannot read ${path} (${readFailure(err)})\n`);
     return 2;
   }
   const state = new StateDir({ dir: config.stateDir, logger, readOnly: true });
@@ -63,7 +65,7 @@ export async function runRender(file: string, config: ResolvedConfig, logger: Lo
   for (const b of entry.bindings) scheduler.ensure(entry.refs!.get(b.key)!, entry.backends!.get(b.key)!, t.refreshMs ?? 3_600_000, b.label);
   const keepAlive = setInterval(() => undefined, 1 << 30);
   let timedOut = false;
-  const timer = config.timeoutMs !== undefined ? setTimeout(() => ((timedOut = true), wake()), config.timeoutMs) : undefined;
+  const timer = config.timeoutMs !== undefined ? setLongTimeout(() => ((timedOut = true), wake()), config.timeoutMs) : undefined;
   try {
     for (;;) {
       const { values: v, missing, invalid } = values();
@@ -95,7 +97,7 @@ export async function runRender(file: string, config: ResolvedConfig, logger: Lo
       await new Promise<void>((r) => (wake = r));
     }
   } finally {
-    if (timer) clearTimeout(timer);
+    clearLongTimeout(timer);
     clearInterval(keepAlive);
     scheduler.stop();
     await registry.close();

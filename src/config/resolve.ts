@@ -1,12 +1,20 @@
 import { readFailure, readRegularFileSync } from "../api/safe-read.js";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parseDocument } from "yaml";
-import { z } from "zod";
+import { createRequire } from "node:module";
 import { ConfigError } from "../api/errors.js";
 import { parseDuration } from "../api/duration.js";
 import { globToRegExp } from "./glob.js";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../api/log.js";
 import { parseMode } from "./mode.js";
+
+/**
+ * zod through `require`, not `import`: its entry re-exports ~50 locale modules, and Node's ESM
+ * loader opens every file of a module graph at once — under a small descriptor limit
+ * (`ulimit -n 64`, seen in minimal containers) that fails with EMFILE before emissary starts.
+ * CommonJS loading reads one file at a time.
+ */
+const { z } = createRequire(import.meta.url)("zod") as typeof import("zod");
 
 /** Per-backend settings: the core's `refresh`, and the rest handed to the backend factory. */
 export interface BackendSettings {
@@ -101,7 +109,7 @@ const fileSchema = z
   })
   .strict();
 
-type FileConfig = z.infer<typeof fileSchema>;
+type FileConfig = import("zod").infer<typeof fileSchema>;
 
 function issuePath(path: readonly PropertyKey[]): string {
   return path.map(String).join(".");

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import { parseListenAddress } from "../config/resolve.js";
+import { readRegularFileSync } from "../api/safe-read.js";
 import type { StatusSource } from "./status-model.js";
 import { ConfigError } from "../api/errors.js";
 import { safeError } from "./log.js";
@@ -75,6 +76,38 @@ export interface ReadyBody {
   readonly pending: readonly ReadyPendingEntry[];
   /** Templates that rendered once but whose last attempt failed (the last good file stays). */
   readonly failing: readonly ReadyPendingEntry[];
+}
+
+/** At most this many connections are held at once, whatever the descriptor limit. */
+export const MAX_STATUS_CONNECTIONS = 64;
+/** Time a client has to send a request's headers, and its whole request. */
+const HEADERS_TIMEOUT_MS = 5_000;
+const REQUEST_TIMEOUT_MS = 10_000;
+/** A kept-alive connection with no new request is closed after this. */
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** A socket with no traffic at all is closed after this. */
+const IDLE_SOCKET_TIMEOUT_MS = 15_000;
+
+/** The soft limit of open files (Linux /proc/self/limits); undefined where it cannot be read. */
+function openFilesLimit(): number | undefined {
+  try {
+    const text = readRegularFileSync("/proc/self/limits", { maxBytes: 64 * 1024 }).toString("utf8");
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(text);
+    if (!m) return undefined;
+    return m[1] === "unlimited" ? Infinity : Number(m[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * How many connections the status server holds: {@link MAX_STATUS_CONNECTIONS}, or an eighth of
+ * the descriptor limit when that is smaller (at least 4), so that connections nobody closes never
+ * take the descriptors the daemon needs to read secrets, write files and run commands.
+ */
+export function statusConnectionLimit(openFiles = openFilesLimit()): number {
+  if (openFiles === undefined || !Number.isFinite(openFiles)) return MAX_STATUS_CONNECTIONS;
+  return Math.min(MAX_STATUS_CONNECTIONS, Math.max(4, Math.floor(openFiles / 8)));
 }
 
 /** Body of /status: the {@link EmissaryStatus} snapshot and the emissaryd version serving it. */
@@ -175,7 +208,8 @@ export async function startStatusServer(opts: StatusServerOptions): Promise<Stat
     }
   };
 
-  const server: Server = createServer((req, res) => {
+  // Headers and request timeouts are checked every second (Node's default is every 30s).
+  const server: Server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       opts.logger.warn({ url: (req.url ?? "").split("?")[0], err: safeError(err) }, "status server: request failed");
       if (!res.headersSent) {
@@ -184,9 +218,15 @@ export async function startStatusServer(opts: StatusServerOptions): Promise<Stat
       } else res.destroy();
     });
   });
-  // A scrape is tiny: a slow or stuck client must not hold a socket for long.
-  server.requestTimeout = 10_000;
-  server.headersTimeout = 10_000;
+  // A scrape is tiny: a slow, stuck or idle client must not hold a socket for long, and however
+  // many connect, only a bounded number of descriptors go to them (a connection past the limit is
+  // accepted and closed at once).
+  server.maxConnections = statusConnectionLimit();
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.timeout = IDLE_SOCKET_TIMEOUT_MS;
+  server.on("timeout", (socket: import("node:net").Socket) => socket.destroy());
   try {
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);

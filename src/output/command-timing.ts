@@ -12,6 +12,7 @@
  * {@link CommandQueue}, which runs one command at a time.
  * @module
  */
+import { clearLongTimeout, setLongTimeout, type LongTimeout } from "../api/timer.js";
 
 /** Randomness source (tests). */
 export type Random = () => number;
@@ -53,7 +54,7 @@ interface Held<J> {
   job: J;
   readonly until: number;
   readonly reason: CommandWaitReason;
-  readonly timer: NodeJS.Timeout;
+  readonly timer: LongTimeout;
 }
 
 /** When each command may start; holds the ones that must wait. */
@@ -101,13 +102,17 @@ export class CommandTiming<J extends TimedJob> {
     const base = minInterval > 0 && last !== undefined ? Math.max(now, last + minInterval) : now;
     const until = base + (splay > 0 ? Math.round(this.#random() * splay) : 0);
     if (until <= now) return false;
-    const timer = setTimeout(() => {
-      const h = this.#held.get(key);
-      if (!h || h.timer !== timer) return;
-      this.#held.delete(key);
-      this.#opts.release(key, h.job);
-    }, until - now);
-    timer.unref?.();
+    // A long timer: a splay or min_interval past Node's 24.8-day limit is honoured, not a busy loop.
+    const timer = setLongTimeout(
+      () => {
+        const h = this.#held.get(key);
+        if (!h || h.timer !== timer) return;
+        this.#held.delete(key);
+        this.#opts.release(key, h.job);
+      },
+      until - now,
+      { unref: true },
+    );
     this.#held.set(key, { job, until, reason: base > now ? "min_interval" : "splay", timer });
     return true;
   }
@@ -126,7 +131,7 @@ export class CommandTiming<J extends TimedJob> {
 
   /** Drops every waiting command (emissary is stopping). */
   stop(): void {
-    for (const h of this.#held.values()) clearTimeout(h.timer);
+    for (const h of this.#held.values()) clearLongTimeout(h.timer);
     this.#held.clear();
   }
 }

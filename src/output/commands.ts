@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { CommandTiming, type CommandWait, type Random } from "./command-timing.js";
 import { childEnv, runCommand, type CommandResult } from "./executor.js";
+import { MIN_MASK_LENGTH, maskOutput, secretForms } from "./mask.js";
 
 /** A command to run after a write. */
 export interface CommandJob {
@@ -12,6 +13,11 @@ export interface CommandJob {
   readonly splayMs?: number;
   /** Start no sooner than this after the command's last start. @defaultValue 0 */
   readonly minIntervalMs?: number;
+  /**
+   * The secret values those templates rendered with: masked out of the command's output before
+   * it is logged or reported, at any level.
+   */
+  readonly mask?: readonly string[];
 }
 
 /** What a finished command reports. */
@@ -32,16 +38,22 @@ export interface CommandQueueOptions {
   readonly onIdle?: () => void;
   /** Called when a command is held for its splay or minimum interval. */
   readonly onWait?: (w: CommandWait) => void;
+  /**
+   * Every other secret value emissary holds (of any template), masked out of command output too:
+   * a command run for one template may print another's file. Asked only when there is output.
+   */
+  readonly otherSecrets?: () => Iterable<string>;
   /** Randomness for splay (tests). @defaultValue Math.random */
   readonly random?: Random;
 }
 
-/** `job` with the templates of `extra` added and the larger timeout, splay and interval. */
+/** `job` with the templates (and values to mask) of `extra` added and the larger timeout, splay and interval. */
 function merge(job: CommandJob, extra: CommandJob): CommandJob {
   const templates = [...job.templates];
   for (const t of extra.templates) if (!templates.includes(t)) templates.push(t);
   const max = (a?: number, b?: number): number => Math.max(a ?? 0, b ?? 0);
-  return { ...job, templates, timeoutMs: Math.max(job.timeoutMs, extra.timeoutMs), splayMs: max(job.splayMs, extra.splayMs), minIntervalMs: max(job.minIntervalMs, extra.minIntervalMs) };
+  const mask = [...(job.mask ?? []), ...(extra.mask ?? [])];
+  return { ...job, templates, timeoutMs: Math.max(job.timeoutMs, extra.timeoutMs), splayMs: max(job.splayMs, extra.splayMs), minIntervalMs: max(job.minIntervalMs, extra.minIntervalMs), mask };
 }
 
 /**
@@ -107,6 +119,15 @@ export class CommandQueue {
     void this.#drain();
   }
 
+  /**
+   * What to mask in a job's output: its templates' values (a short one withholds the output) and
+   * every other value emissary holds (long enough to mask).
+   */
+  #forms(job: CommandJob): string[] {
+    const others = [...(this.#opts.otherSecrets?.() ?? [])].filter((v) => v.length >= MIN_MASK_LENGTH);
+    return [...new Set([...secretForms(job.mask ?? []), ...secretForms(others)])].sort((a, b) => b.length - a.length);
+  }
+
   /** Resolves when the queue is empty and no command runs. */
   whenIdle(): Promise<void> {
     if (this.idle) return Promise.resolve();
@@ -137,15 +158,19 @@ export class CommandQueue {
           signal: this.#abort.signal,
           ...(this.#opts.cwd ? { cwd: this.#opts.cwd } : {}),
         });
+        // What the command printed may include secrets: every value its templates rendered with is
+        // masked first — before the tail is cut, so no cut leaves half a secret — for the log line
+        // and for listeners of the "command" event alike.
+        const outputTail = result.outputTail ? maskOutput(result.outputTail, this.#forms(job)) : "";
         const fields = { exitCode: result.exitCode, signal: result.signal, durationMs: Math.round(result.durationMs), timedOut: result.timedOut };
         // The per-write line (runner) reports the outcome at info; this one is for debugging.
         if (result.ok) log.debug(fields, "command finished");
         else {
           log.warn({ ...fields, reason: result.error }, result.timedOut ? "command timed out and was killed" : "command failed");
-          // What the command printed may include secrets: only at debug, which is off by default.
-          if (result.outputTail) log.debug({ outputTail: tail(result.outputTail) }, "output of the failed command");
+          // Masked, and at debug (off by default) all the same.
+          if (outputTail) log.debug({ outputTail: tail(outputTail) }, "output of the failed command");
         }
-        this.#opts.onDone({ ...result, command: job.argv, templates: job.templates });
+        this.#opts.onDone({ ...result, outputTail, command: job.argv, templates: job.templates });
       }
     } finally {
       this.#running = false;

@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
+import { clearLongTimeout, setLongTimeout, type LongTimeout } from "../api/timer.js";
 
 export { splitCommand, toArgv, type CommandSpec } from "./split-command.js";
 
@@ -54,42 +55,103 @@ export interface CommandResult {
   outputTail: string;
 }
 
-/** Credential variables emissary itself may use that a reload command must not inherit. */
+/**
+ * Credential variables of the AWS chain and Vault that a reload command must not inherit: each
+ * is a credential, or hands one out by itself. Together with {@link isCredentialVariable}'s
+ * patterns. Kept on purpose: region, profile and config-file variables (`AWS_REGION`,
+ * `AWS_PROFILE`, `AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`), endpoints, and `VAULT_ADDR`
+ * without credentials in it — settings, not secrets. A command running as emissary's user can
+ * still read files that user can read and reach the instance metadata service: this is about
+ * credentials that live only in emissary's environment.
+ */
 export const CREDENTIAL_ENV_VARS: readonly string[] = [
   "VAULT_TOKEN",
   "AWS_SECRET_ACCESS_KEY",
   "AWS_SESSION_TOKEN",
   "AWS_SECURITY_TOKEN",
+  "AWS_CREDENTIAL_EXPIRATION",
   // Dropped with its secret half: a lone access key id makes the AWS CLI and SDKs fail with
   // "partial credentials" instead of falling through to the instance role.
   "AWS_ACCESS_KEY_ID",
+  // ECS/EKS Pod Identity container credentials: the endpoint and the token that unlock emissary's role.
+  "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+  "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+  "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+  "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+  // Web identity (EKS IRSA): the token file and the role it is exchanged for go together.
+  "AWS_WEB_IDENTITY_TOKEN_FILE",
+  "AWS_ROLE_ARN",
+  "AWS_ROLE_SESSION_NAME",
 ];
 
+/** Variables of these prefixes whose name says token, secret or password are credentials. */
+const CREDENTIAL_NAME = /^(AWS|VAULT|BAO|EMISSARY)_(.*_)?(TOKEN|SECRET|PASSWORD|PASSWD)(_.*)?$/;
+/** Variables whose URL value is checked strictly: no userinfo, no query, no token-looking path segment. */
+const STRICT_URL_VARS = new Set(["VAULT_ADDR", "BAO_ADDR", "EMISSARY_HTTP_URL"]);
+/** Query parameter names that carry a credential in any URL. */
+const CREDENTIAL_PARAM = /token|secret|passw|pwd|key|sig|auth|credential|session/i;
+
 /**
- * A copy of `env` for a child process: `undefined` values dropped, and emissary's own
- * credentials ({@link CREDENTIAL_ENV_VARS}) removed so a reload command never inherits them —
- * nor `EMISSARY_HTTP_URL` when it carries a password or a query string (a token), nor the
- * variables named in `drop` (the ones read as `env:` secrets). Other `EMISSARY_*` settings are kept.
+ * True when a path segment looks like a token rather than a name: long and random-looking (16 or
+ * more characters of letters and digits, with both), a UUID, or a known token prefix (`hvs.`).
+ */
+function tokenLikeSegment(seg: string): boolean {
+  let s: string;
+  try {
+    s = decodeURIComponent(seg);
+  } catch {
+    return true;
+  }
+  if (/^(hv[sbr]|s|b|r)\.[A-Za-z0-9_-]{8,}/.test(s)) return true;
+  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s)) return true;
+  if (s.length >= 32) return true;
+  return s.length >= 16 && /^[A-Za-z0-9_\-.~+=]+$/.test(s) && /[0-9]/.test(s) && /[A-Za-z]/.test(s);
+}
+
+/**
+ * True when `value` is a URL that carries a credential: a user or password, a query parameter
+ * named like a credential (any query at all, or a token-looking path segment, when `strict`).
+ * Text that is no URL is a credential only under `strict` (it cannot be checked).
+ */
+export function urlHasCredentials(value: string, strict = false): boolean {
+  const text = value.trim();
+  if (!strict && !/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) return false;
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    return strict;
+  }
+  if (u.username !== "" || u.password !== "") return true;
+  if (strict) return u.search !== "" || u.hash !== "" || u.pathname.split("/").some(tokenLikeSegment);
+  for (const name of u.searchParams.keys()) if (CREDENTIAL_PARAM.test(name)) return true;
+  return false;
+}
+
+/**
+ * True when a variable must not reach a reload command: one of {@link CREDENTIAL_ENV_VARS}, an
+ * `AWS_`/`VAULT_`/`EMISSARY_` variable named like a token, secret or password, `VAULT_ADDR` or
+ * `EMISSARY_HTTP_URL` carrying a user, password, query or token-looking path segment, or any
+ * variable whose value is a URL with a password or a credential query parameter.
+ */
+export function isCredentialVariable(name: string, value: string): boolean {
+  if (CREDENTIAL_ENV_VARS.includes(name) || CREDENTIAL_NAME.test(name)) return true;
+  return urlHasCredentials(value, STRICT_URL_VARS.has(name));
+}
+
+/**
+ * A copy of `env` for a child process: `undefined` values dropped, and emissary's credentials
+ * ({@link isCredentialVariable}) removed so a reload command never inherits them — nor the
+ * variables named in `drop` (the ones read as `env:` secrets). Other settings are kept.
  */
 export function childEnv(env: Record<string, string | undefined>, drop: Iterable<string> = []): Record<string, string> {
   const hidden = new Set(drop);
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) {
-    if (v === undefined || CREDENTIAL_ENV_VARS.includes(k) || hidden.has(k)) continue;
-    if (k === "EMISSARY_HTTP_URL" && urlHasCredentials(v)) continue;
+    if (v === undefined || hidden.has(k) || isCredentialVariable(k, v)) continue;
     out[k] = v;
   }
   return out;
-}
-
-/** True when a URL holds a user, a password or a query string; also for text that is no URL. */
-function urlHasCredentials(text: string): boolean {
-  try {
-    const u = new URL(text.trim());
-    return u.username !== "" || u.password !== "" || u.search !== "";
-  } catch {
-    return true;
-  }
 }
 
 /** Keeps the last `max` bytes of a stream of chunks without ever holding much more. */
@@ -123,8 +185,6 @@ class Tail {
 
 /** How long to wait for stdout/stderr to close after the process exited (orphans may hold them). */
 const PIPE_GRACE_MS = 1000;
-/** setTimeout overflows past this and fires at once. */
-const MAX_TIMER_MS = 2_147_483_647;
 
 function killGroup(child: ChildProcess, sig: NodeJS.Signals): void {
   const pid = child.pid;
@@ -194,8 +254,8 @@ export async function runCommand(opts: RunOptions): Promise<CommandResult> {
     let spawnError: string | undefined;
     let exited: { code: number | null; signal: NodeJS.Signals | null; at: number } | undefined;
     let openPipes = 2;
-    let timer: NodeJS.Timeout | undefined;
-    let killTimer: NodeJS.Timeout | undefined;
+    let timer: LongTimeout | undefined;
+    let killTimer: LongTimeout | undefined;
     let graceTimer: NodeJS.Timeout | undefined;
     let done = false;
 
@@ -217,7 +277,7 @@ export async function runCommand(opts: RunOptions): Promise<CommandResult> {
     const terminate = (): void => {
       if (exited || killTimer) return;
       killGroup(child, "SIGTERM");
-      killTimer = setTimeout(() => killGroup(child, "SIGKILL"), Math.min(opts.killAfterMs ?? 5000, MAX_TIMER_MS));
+      killTimer = setLongTimeout(() => killGroup(child, "SIGKILL"), opts.killAfterMs ?? 5000);
     };
     const onAbort = (): void => {
       aborted = true;
@@ -225,17 +285,17 @@ export async function runCommand(opts: RunOptions): Promise<CommandResult> {
     };
 
     if (Number.isFinite(opts.timeoutMs) && opts.timeoutMs > 0) {
-      timer = setTimeout(() => {
+      timer = setLongTimeout(() => {
         timedOut = true;
         terminate();
-      }, Math.min(opts.timeoutMs, MAX_TIMER_MS));
+      }, opts.timeoutMs);
     }
     opts.signal?.addEventListener("abort", onAbort, { once: true });
 
     function finish(): void {
       if (done) return;
       done = true;
-      clearTimeout(timer);
+      clearLongTimeout(timer);
       clearTimeout(graceTimer);
       // The SIGKILL escalation keeps running after the leader exits: grandchildren that
       // ignored SIGTERM are still in the group. It must not keep emissary alive, though.
@@ -282,7 +342,7 @@ export async function runCommand(opts: RunOptions): Promise<CommandResult> {
     });
     child.once("exit", (code, signal) => {
       exited = { code, signal, at: performance.now() };
-      clearTimeout(timer);
+      clearLongTimeout(timer);
       maybeFinish();
     });
   });

@@ -1,9 +1,11 @@
+import { clearLongTimeout, setLongTimeout, type LongTimeout } from "../api/timer.js";
+
 /**
  * `wait` quiescence, as consul-template does it: after the first render, a change re-renders
  * only once nothing has changed for `min`, and at the latest `max` after the first change.
  */
 export class Quiescence {
-  readonly #timers = new Map<string, { timer?: NodeJS.Timeout; firstAt: number; ready: boolean }>();
+  readonly #timers = new Map<string, { timer?: LongTimeout; firstAt: number; ready: boolean }>();
   readonly #onReady: () => void;
 
   /** `onReady` is called when a template's quiet period has passed. */
@@ -16,16 +18,19 @@ export class Quiescence {
     let s = this.#timers.get(id);
     if (!s) this.#timers.set(id, (s = { firstAt: now, ready: false }));
     if (s.ready) return;
-    if (s.timer) clearTimeout(s.timer);
+    clearLongTimeout(s.timer);
     const deadline = s.firstAt + Math.max(wait.maxMs, wait.minMs);
     const delay = Math.max(0, Math.min(now + wait.minMs, deadline) - now);
     const state = s;
-    s.timer = setTimeout(() => {
-      state.ready = true;
-      delete state.timer;
-      this.#onReady();
-    }, delay);
-    s.timer.unref?.();
+    s.timer = setLongTimeout(
+      () => {
+        state.ready = true;
+        delete state.timer;
+        this.#onReady();
+      },
+      delay,
+      { unref: true },
+    );
   }
 
   /** True when `id` may render now; consumes the readiness. No pending change counts as ready. */
@@ -40,7 +45,7 @@ export class Quiescence {
   /** Drops the state of a removed template. */
   forget(id: string): void {
     const s = this.#timers.get(id);
-    if (s?.timer) clearTimeout(s.timer);
+    clearLongTimeout(s?.timer);
     this.#timers.delete(id);
   }
 

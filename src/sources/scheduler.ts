@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import { refKey, type Backend, type FetchContext, type Secret, type SecretRef, type StateAccess } from "../api/backend.js";
+import { clearLongTimeout, setLongTimeout, type LongTimeout } from "../api/timer.js";
 import { classifyError, TransientError, type ErrorClass } from "../api/errors.js";
 import { isSecret, withDeadline } from "./deadline.js";
 import { jitter, type Random } from "./jitter.js";
@@ -66,7 +67,7 @@ interface Entry {
   /** Descriptive names of the reference as written, for logs. */
   label: string;
   refreshMs: number;
-  timer?: NodeJS.Timeout;
+  timer?: LongTimeout;
   inFlight: boolean;
   /** A trigger arrived during a fetch: fetch again right after. */
   again: boolean;
@@ -139,7 +140,9 @@ export class Scheduler {
     this.#entries.set(key, entry);
     if (backend.watch) {
       try {
-        entry.unwatch = backend.watch(ref, () => this.trigger(key));
+        // The held value (fetched before a reload) is the watch's start: a change meanwhile counts.
+        const held = this.#opts.store.get(key)?.secret;
+        entry.unwatch = backend.watch(ref, () => this.trigger(key), held ? { previous: held } : {});
       } catch (err) {
         this.#opts.logger.warn({ ref: label, err: safeError(err) }, "cannot watch secret; falling back to polling");
       }
@@ -194,7 +197,7 @@ export class Scheduler {
     if (!e) return;
     e.released = true;
     this.#entries.delete(key);
-    if (e.timer) clearTimeout(e.timer);
+    clearLongTimeout(e.timer);
     e.abort.abort();
     // Forced fetches that never started answer now; one in flight answers when it settles.
     for (const w of e.waiters.splice(0)) w(this.#gone(e, 0));
@@ -217,22 +220,20 @@ export class Scheduler {
   }
 
   #schedule(e: Entry, delayMs: number, reason: NextFetchReason): void {
-    if (e.timer) clearTimeout(e.timer);
+    clearLongTimeout(e.timer);
     if (this.#stopped || e.released) return;
-    // Node timers overflow past 2^31-1 ms (~24.8 days); cap long refreshes.
-    const delay = Math.min(Math.max(0, delayMs), 2 ** 31 - 1);
     e.nextAt = Date.now() + Math.max(0, delayMs);
     e.reason = reason;
-    e.timer = setTimeout(() => {
+    // A long timer: intervals past Node's 24.8-day limit are honoured exactly.
+    e.timer = setLongTimeout(() => {
       e.timer = undefined;
       this.#enqueue(e, reason);
-    }, delay);
-    e.timer.unref?.();
+    }, Math.max(0, delayMs), { unref: true });
   }
 
   #enqueue(e: Entry, reason: NextFetchReason): void {
     if (e.timer) {
-      clearTimeout(e.timer);
+      clearLongTimeout(e.timer);
       e.timer = undefined;
     }
     e.nextAt = Date.now();

@@ -36,6 +36,13 @@ export class SecretStore {
     for (const k of this.#values.keys()) if (!keys.has(k)) this.#values.delete(k);
   }
 
+  /** Every stored value (for masking command output; never for logging). */
+  secrets(): IterableIterator<Secret> {
+    return (function* (values: Map<string, StoredSecret>) {
+      for (const v of values.values()) yield v.secret;
+    })(this.#values);
+  }
+
   /** Number of stored values. */
   get size(): number {
     return this.#values.size;

@@ -22,6 +22,7 @@ export interface BindContext {
 export async function bindTemplate(f: TemplateFile, ctx: BindContext): Promise<TemplateEntry> {
   const base = { file: f.file, source: f.source, pending: [], hasRendered: false, dirty: true, failed: false };
   try {
+    if (f.readError !== undefined) throw new TemplateError(`cannot read the template (${f.readError})`, { file: f.file });
     const template = parseTemplate(f.source, {
       file: f.file,
       cwd: ctx.cwd,

@@ -8,6 +8,7 @@ import { SecretNotFoundError } from "../api/errors.js";
 import { extractValue, type RefSpec, type ResolvedValue } from "../api/refs.js";
 import type { SecretStore } from "../sources/store.js";
 import type { Template } from "./parse.js";
+import type { LongTimeout } from "../api/timer.js";
 
 /** A declared secret of a template, bound to the store key it is fetched under. */
 export interface Binding {
@@ -55,7 +56,7 @@ export interface TemplateEntry {
   dirty: boolean;
   /** A write failed in `once` mode or the template is invalid: it will not succeed without a change. */
   failed: boolean;
-  retryTimer?: NodeJS.Timeout;
+  retryTimer?: LongTimeout;
   owner?: { uid?: number; gid?: number };
   /** Why the template is invalid. */
   error?: Error;

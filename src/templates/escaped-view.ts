@@ -7,7 +7,8 @@
  * `toString` is the raw text, for `{{{name}}}`), every object and array of it is registered with
  * its mode, and the escape callback asks the view before applying the template's mode. A node
  * is an object, so it would always be truthy: the Writer reads a falsy one (`""`, `false`, `0`,
- * `null`) as its primitive when it decides a section, so falsy values stay falsy.
+ * `null`) as its primitive when it decides a section, so falsy values stay falsy. A JSON `null`
+ * interpolates as `null`, as `false` and `0` do as their JSON text.
  *
  * A value that is not UTF-8 text becomes a {@link BinaryValue} node: present (truthy) for
  * sections, but turning it into text — anywhere but as the whole template — is an
@@ -66,7 +67,8 @@ export class RenderView {
     if (value === undefined) return undefined;
     if (value === null || typeof value !== "object") {
       const node = Object.create(null) as object;
-      const text = value === null ? "" : String(value);
+      // JSON null interpolates as its JSON text, like false and 0 (SPEC: JSON types are kept).
+      const text = String(value);
       Object.defineProperty(node, "toString", { value: () => text, enumerable: false });
       this.#escaped.set(node, { primitive: value, escape });
       return node;
@@ -154,11 +156,18 @@ export class EmissaryWriter extends Mustache.Writer {
   }
 
   override escapedValue(token: string[], context: Mustache.Context, config?: Mustache.RenderOptions): string {
+    // A JSON null is there: it interpolates as `null` (mustache.js would print nothing).
+    if (context.lookup(token[1]!) === null) return config?.escape ? config.escape("null") : "null";
     try {
       return super.escapedValue(token, context, config);
     } catch (err) {
       if (err instanceof EscapeError && current && !current.isBinary(context.lookup(token[1]!))) throw new EscapeError(`{{${token[1]}}}: ${err.reason}`);
       throw err;
     }
+  }
+
+  override unescapedValue(token: string[], context: Mustache.Context): string {
+    if (context.lookup(token[1]!) === null) return "null";
+    return super.unescapedValue(token, context);
   }
 }

@@ -218,10 +218,16 @@ function parseOwner(src: SourceFile, node: Node | null, offset: number, field: s
   return /^\d+$/.test(v) && Number(v) <= 0xfffffffe ? Number(v) : v;
 }
 
-function parseCommand(src: SourceFile, node: Node | null, offset: number, field: string, at: At): { command: string[]; commandText: string } {
+/**
+ * `command` / `onrender`. Empty (`onrender: ""`, `onrender:`, `onrender: ~`, `[]`) means no
+ * command, as in the original, whose templates often carry an empty `onrender:` line: the file is
+ * written and nothing runs.
+ */
+function parseCommand(src: SourceFile, node: Node | null, offset: number, field: string, at: At): { command?: string[]; commandText?: string } {
+  if (node === null || (isScalar(node) && node.value === null)) return {};
   if (isScalar(node) && typeof node.value === "string") {
     const text = node.value.trim();
-    if (text === "") src.fail("is empty", offset, field);
+    if (text === "") return {};
     try {
       return { command: splitCommand(text), commandText: text };
     } catch (err) {
@@ -235,7 +241,8 @@ function parseCommand(src: SourceFile, node: Node | null, offset: number, field:
       if (!isScalar(n) || n.value === null || typeof n.value === "object") src.fail(`item ${i + 1} must be a string`, pos, field);
       return typeof n.value === "string" ? n.value : (sourceOf(n) ?? String(n.value));
     });
-    if (argv.length === 0 || argv[0] === "") src.fail("is empty", offset, field);
+    if (argv.length === 0) return {};
+    if (argv[0] === "") src.fail("has an empty program name", offset, field);
     const commandText = argv.map((a) => (a === "" || /[\s"'\\$`]/.test(a) ? JSON.stringify(a) : a)).join(" ");
     return { command: argv, commandText };
   }

@@ -27,8 +27,10 @@ export function missingNames(t: Template, values: ReadonlyMap<string, ResolvedVa
  *
  * A text value renders as itself. A JSON object value renders whole as its original text
  * (`{{tls}}`), by field (`{{tls.ca}}`), or as a section (`{{#tls}}…{{/tls}}`); a nested object or
- * array renders as its JSON. `{{name}}` is escaped per the secret's own `escape:`, else per
- * {@link Template.escape}; `{{{name}}}` and `{{&name}}` never are.
+ * array renders as its JSON. JSON types are kept: a `#field` or nested name whose value is
+ * `false`, `null`, `0` or `[]` is falsy in a section and an inverted section, and interpolates as
+ * its JSON text (`false`, `null`, `0`, `[]`). `{{name}}` is escaped per the secret's own
+ * `escape:`, else per {@link Template.escape}; `{{{name}}}` and `{{&name}}` never are.
  *
  * @throws {@link TemplateError} when a used name has no value (call {@link missingNames} first),
  *   when a value that is not UTF-8 text is used (see {@link renderOutput}), or when a value cannot
@@ -106,6 +108,8 @@ function describe(t: Template, name: string): string {
 
 function toView(v: Exclude<ResolvedValue, { kind: "bytes" }>): unknown {
   if (v.kind === "text") return v.text;
+  // JSON scalars keep their type: `{{#enabled}}` is falsy for false, and `{{enabled}}` renders "false".
+  if (v.kind === "json") return v.data;
   return copy(v.data, v.text, new Set());
 }
 

@@ -1,8 +1,12 @@
 import { watch, type FSWatcher } from "node:fs";
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
+import { readFailure, readRegularFile } from "../api/safe-read.js";
 import { findWritableByOthers } from "../config/permissions.js";
+
+/** A template file larger than this is refused (a template is a page of text). */
+export const TEMPLATE_MAX_BYTES = 1024 * 1024;
 
 export { findWritableByOthers, type WritableByOthers } from "../config/permissions.js";
 
@@ -36,6 +40,8 @@ export class PermissionWarnings {
 export interface TemplateFile {
   readonly file: string;
   readonly source: string;
+  /** Why the file could not be read (too large, swapped for a FIFO): it is then an invalid template. */
+  readonly readError?: string;
 }
 
 /**
@@ -57,9 +63,11 @@ export async function readTemplateDir(dir: string, pattern: RegExp): Promise<Tem
     try {
       const st = await stat(file);
       if (!st.isFile()) continue;
-      out.push({ file, source: await readFile(file, "utf8") });
-    } catch {
-      // Removed between readdir and read: the next scan settles it.
+      out.push({ file, source: (await readRegularFile(file, { maxBytes: TEMPLATE_MAX_BYTES })).toString("utf8") });
+    } catch (err) {
+      // Removed between readdir and read: the next scan settles it. Anything else is reported.
+      const code = (err as { code?: unknown }).code;
+      if (code !== "ENOENT") out.push({ file, source: "", readError: readFailure(err) });
     }
   }
   return out;

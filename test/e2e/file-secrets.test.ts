@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, renameSync, symlinkSync, unlinkSync, writeFile
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { canary } from "../helpers/canary.js";
-import { spawnEmissary, tmpDir, waitFor, type Daemon } from "../helpers/e2e.js";
+import { runEmissary, spawnEmissary, tmpDir, waitFor, type Daemon } from "../helpers/e2e.js";
 
 function lines(file: string): string[] {
   return existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean) : [];
@@ -109,5 +109,28 @@ password={{pw}}
     unlinkSync(secret);
     await daemon!.waitForLog((l) => l.msg === "secret disappeared; keeping the last rendered files", 10_000);
     expect(readFileSync(out, "utf8")).toBe(`password=${v1}\n`);
+  });
+});
+
+describe("JSON types of a file secret", () => {
+  it("false, null, 0 and [] taken by #field or as nested names are falsy in sections and render as JSON text", async () => {
+    const dir = tmpDir();
+    writeFileSync(join(dir, "flags.json"), JSON.stringify({ enabled: false, on: true, zero: 0, none: null, list: [], port: 8080, ids: [1, 2] }));
+    const body = [
+      "{{#enabled}}ON{{/enabled}}{{^enabled}}OFF{{/enabled}} enabled={{enabled}}",
+      "{{#on}}ON{{/on}}{{^on}}OFF{{/on}}",
+      "{{#zero}}ON{{/zero}}{{^zero}}OFF{{/zero}} zero={{zero}}",
+      "{{#none}}ON{{/none}}{{^none}}OFF{{/none}} none={{none}}",
+      "{{#list}}ON{{/list}}{{^list}}OFF{{/list}} list={{list}}",
+      "{{#port}}port {{.}}{{/port}}",
+      "{{#all.enabled}}ON{{/all.enabled}}{{^all.enabled}}OFF{{/all.enabled}} {{all.enabled}} {{all.zero}} {{#all.ids}}<{{.}}>{{/all.ids}}",
+      "",
+    ].join("\n");
+    const fields = ["enabled", "on", "zero", "none", "list", "port"].map((k) => `  ${k}: file:flags.json#${k}\n`).join("");
+    writeFileSync(join(dir, "a.tpl"), `---\ndest: ${join(dir, "out")}\nsecrets:\n${fields}  all: file:flags.json\n---\n${body}`);
+    const res = await runEmissary(["render", join(dir, "a.tpl"), "--timeout", "20s"], { stdoutIsLog: false });
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    expect(res.stdout).toBe(["OFF enabled=false", "ON", "OFF zero=0", "OFF none=null", "OFF list=[]", "port 8080", "OFF false 0 <1><2>", ""].join("\n"));
   });
 });

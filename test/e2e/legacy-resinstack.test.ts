@@ -90,32 +90,50 @@ describe("an unchanged ResinStack template", () => {
     expect(server.hits.get("a#b")).toBe(1);
   });
 
-  // The original slept EMISSARY_STARTUP_DELAY before its one pass; `once` used to skip it.
-  it("once sleeps EMISSARY_STARTUP_DELAY before fetching anything, and a SIGTERM during it exits 1 with nothing written", async () => {
-    server = await startHttpSecrets({ consul_key: canary("gossip") });
+  it.each([
+    ["an empty string", 'onrender: ""'],
+    ["nothing", "onrender:"],
+    ["~", "onrender: ~"],
+    ["an empty command", "command:"],
+  ])("onrender set to %s: the file is written and no command runs", async (_what, line) => {
+    const key = canary("gossip");
+    server = await startHttpSecrets({ consul_key: key });
     const dir = tmpDir();
     const out = join(dir, "gossip.hcl");
-    writeFileSync(join(dir, "consul.tpl"), RESINSTACK(out, "/bin/true"));
-    daemon = spawnEmissary(["once"], { env: { EMISSARY_TPL_DIR: dir, EMISSARY_HTTP_URL: server.url, EMISSARY_STARTUP_DELAY: "1m30s" } });
-    await daemon.waitForLog((l) => l.msg === "startup delay" && l.delay === "1m30s");
-    expect(server.hits.size).toBe(0);
-    const { code } = await daemon.stop();
-    expect(code).toBe(1);
-    expect(server.hits.size).toBe(0);
-    expect(existsSync(out)).toBe(false);
+    writeFileSync(join(dir, "consul.tpl"), `---\ndest: ${out}\nmode: 0644\n${line}\n---\nencrypt = "{{poll "insecure" "consul_key"}}"\n`);
+    const res = await runEmissary(["once", "--templates", dir, "--timeout", "20s"], { env: { EMISSARY_HTTP_URL: server.url } });
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    expect(readFileSync(out, "utf8")).toBe(`encrypt = "${key}"\n`);
+    const wrote = res.lines.filter((l) => l.includes('"wrote destination"'));
+    expect(wrote).toHaveLength(1);
+    expect(JSON.parse(wrote[0]!)).toMatchObject({ commandRan: false });
   });
 
-  it("once renders after a short EMISSARY_STARTUP_DELAY, the delay logged before the write", async () => {
+  it("once sleeps EMISSARY_STARTUP_DELAY (or --startup-delay) before it starts, as the original did", async () => {
     const key = canary("gossip");
     server = await startHttpSecrets({ consul_key: key });
     const dir = tmpDir();
     const out = join(dir, "gossip.hcl");
     writeFileSync(join(dir, "consul.tpl"), RESINSTACK(out, "/bin/true"));
-    const res = await runEmissary(["once"], { env: { EMISSARY_TPL_DIR: dir, EMISSARY_HTTP_URL: server.url, EMISSARY_STARTUP_DELAY: "300ms" } });
-    expect(res.code).toBe(0);
-    const msgs = res.lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
-    expect(msgs.indexOf("startup delay")).toBeGreaterThan(-1);
-    expect(msgs.indexOf("startup delay")).toBeLessThan(msgs.indexOf("wrote destination"));
-    expect(readFileSync(out, "utf8")).toBe(`encrypt = "${key}"\n`);
+    for (const [args, env] of [
+      [["once"], { EMISSARY_STARTUP_DELAY: "1s" }],
+      [["once", "--startup-delay", "1s"], {}],
+    ] as const) {
+      const res = await runEmissary(args, { env: { EMISSARY_TPL_DIR: dir, EMISSARY_HTTP_URL: server.url, ...env } });
+      expect(res.code).toBe(0);
+      const msgs = res.lines.filter((l) => l.startsWith("{")).map((l) => (JSON.parse(l) as { msg: string; delay?: string }));
+      const delay = msgs.findIndex((m) => m.msg === "startup delay" && m.delay === "1s");
+      const started = msgs.findIndex((m) => m.msg === "emissary started");
+      expect(delay).toBeGreaterThanOrEqual(0);
+      expect(started).toBeGreaterThan(delay);
+      expect(readFileSync(out, "utf8")).toBe(`encrypt = "${key}"\n`);
+    }
+    // A SIGTERM during the delay ends it at once; nothing was rendered, so exit 1.
+    const d = spawnEmissary(["once", "--templates", dir, "--startup-delay", "600h"], { env: { EMISSARY_HTTP_URL: server.url } });
+    await d.waitForLog((l) => l.msg === "startup delay", 15_000, "the startup delay");
+    const { code } = await d.stop();
+    expect(code).toBe(1);
+    expect(d.logs().some((l) => l.msg === "emissary started")).toBe(false);
   });
 });

@@ -43,6 +43,8 @@ export interface SpawnOptions {
   env?: Record<string, string | undefined>;
   /** When false, stdout is program output (render) and is not scanned for canaries. @defaultValue true */
   stdoutIsLog?: boolean;
+  /** Start it under this descriptor limit (`ulimit -n`, soft and hard), as a small container would. */
+  nofile?: number;
 }
 
 /** A running emissary process with its output. */
@@ -68,7 +70,12 @@ process.on("exit", () => {
 /** Spawns `node dist/src/cli.js ...args`, recording every line for the canary scan. */
 export function spawnEmissary(args: readonly string[], opts: SpawnOptions = {}): Daemon {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm test does)`);
-  const proc = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? ROOT, env: baseEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] });
+  // With a descriptor limit the shell sets it and then becomes node (exec): same pid, same signals.
+  const [file0, argv0] =
+    opts.nofile === undefined
+      ? [process.execPath, [CLI, ...args]]
+      : ["/bin/sh", ["-c", `ulimit -n ${Math.floor(opts.nofile)} && exec "$0" "$@"`, process.execPath, CLI, ...args]];
+  const proc = spawn(file0, argv0, { cwd: opts.cwd ?? ROOT, env: baseEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] });
   running.add(proc);
   const lines: string[] = [];
   const file = outputFile();

@@ -98,6 +98,23 @@ describe("createMemoryBackend", () => {
     expect(second).toBe(1);
   });
 
+  it("a watch given the value the caller holds reports a change made before it subscribed, and only then", async () => {
+    const mem = createMemoryBackend({ values: { a: "one" } });
+    const held = await mem.fetch(ref("a"), ctx());
+    mem.set("a", "two"); // while nobody watched (a reload replacing the watch)
+    let calls = 0;
+    mem.watch!(ref("a"), () => calls++, { previous: held });
+    await Promise.resolve();
+    expect(calls).toBe(1);
+    let unchanged = 0;
+    mem.watch!(ref("a"), () => unchanged++, { previous: await mem.fetch(ref("a"), ctx()) });
+    let off = 0;
+    mem.watch!(ref("a"), () => off++, { previous: held })();
+    await Promise.resolve();
+    expect(unchanged).toBe(0);
+    expect(off).toBe(0);
+  });
+
   it("close is idempotent and drops watchers", async () => {
     const mem = createMemoryBackend();
     mem.watch!(ref("a"), () => undefined);

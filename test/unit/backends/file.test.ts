@@ -263,6 +263,30 @@ describe("file backend: watch", () => {
     expect(rec.count).toBe(0);
   });
 
+  it("a new instance watching with the value the caller holds reports a change made before it watched (a reload)", async () => {
+    const p = join(dir, "secret");
+    const marker = join(dir, "marker");
+    await writeFile(p, "v1");
+    await writeFile(marker, "m1");
+    const before = await make().fetch(ref(p), ctx()); // the old instance's fetch
+    await writeFile(p, "v2"); // changed while the watch is being replaced
+    const b = make(); // the new instance, after the reload: it never fetched
+    const rec = recorder();
+    b.watch!(ref(p), rec.fn, { previous: before });
+    await untilValue(b, ref(p), rec, "v2");
+    // And with the value it holds unchanged, nothing is reported.
+    const held = await b.fetch(ref(p), ctx());
+    const c = make();
+    await c.fetch(ref(marker), ctx());
+    const crec = recorder();
+    const mrec = recorder();
+    c.watch!(ref(p), crec.fn, { previous: held });
+    c.watch!(ref(marker), mrec.fn);
+    await writeFile(marker, "m2");
+    await mrec.waitFor(1);
+    expect(crec.count).toBe(0);
+  });
+
   it("notices a missing file being created", async () => {
     const p = join(dir, "later");
     const b = make();

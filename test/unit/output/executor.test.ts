@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { promises as fsp, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { childEnv, CREDENTIAL_ENV_VARS, runCommand, splitCommand, toArgv } from "../../../src/output/executor.js";
+import { childEnv, CREDENTIAL_ENV_VARS, isCredentialVariable, runCommand, splitCommand, toArgv, urlHasCredentials } from "../../../src/output/executor.js";
 
 /** True while `pid` is a live (not zombie) process. */
 function isAlive(pid: number): boolean {
@@ -295,5 +295,66 @@ describe("childEnv", () => {
     for (const k of ["VAULT_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"]) {
       expect(CREDENTIAL_ENV_VARS).toContain(k);
     }
+  });
+});
+
+describe("isCredentialVariable", () => {
+  it.each([
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "VAULT_TOKEN",
+    "VAULT_WRAP_TOKEN",
+    "VAULT_SECRET_ID",
+    "BAO_TOKEN",
+    "EMISSARY_CONTROL_TOKEN",
+  ])("%s is a credential whatever its value", (name) => {
+    expect(isCredentialVariable(name, "x")).toBe(true);
+  });
+
+  it.each([
+    ["AWS_REGION", "eu-west-1"],
+    ["AWS_PROFILE", "ops"],
+    ["AWS_CONFIG_FILE", "/etc/aws/config"],
+    ["AWS_SHARED_CREDENTIALS_FILE", "/etc/aws/credentials"],
+    ["AWS_ENDPOINT_URL", "http://127.0.0.1:5000"],
+    ["VAULT_ADDR", "https://vault.service.consul:8200"],
+    ["VAULT_NAMESPACE", "team"],
+    ["EMISSARY_HTTP_URL", "http://169.254.169.254/latest/user-data/"],
+    ["EMISSARY_TPL_DIR", "/etc/emissary"],
+    ["HOMEPAGE", "https://example.com/docs/getting-started?lang=en"],
+    ["PATH", "/usr/bin:/bin"],
+  ])("%s=%s is a setting", (name, value) => {
+    expect(isCredentialVariable(name, value)).toBe(false);
+  });
+
+  it.each([
+    ["VAULT_ADDR", "https://admin:hunter2@vault:8200"],
+    ["VAULT_ADDR", "https://vault:8200?token=abc"],
+    ["EMISSARY_HTTP_URL", "http://meta/v1?x=1"],
+    ["EMISSARY_HTTP_URL", "http://meta/3f9a8b7c6d5e4f3a2b1c/"],
+    ["EMISSARY_HTTP_URL", "http://meta/secrets/hvs.CAESIabcdefghij/"],
+    ["EMISSARY_HTTP_URL", "http://meta/0b0e5f0e-8a8e-4c59-b2a4-3a0f0d9f8e71/"],
+    ["EMISSARY_HTTP_URL", "http://user@meta/"],
+    ["EMISSARY_HTTP_URL", "not a url"],
+    ["DATABASE_URL", "postgres://app:pw@db:5432/app"],
+    ["WEBHOOK", "https://hooks.example/x?signature=abc"],
+    ["PRESIGNED", "https://s3.example/b/k?X-Amz-Credential=a&X-Amz-Signature=b"],
+  ])("%s=%s carries a credential", (name, value) => {
+    expect(isCredentialVariable(name, value)).toBe(true);
+  });
+
+  it("urlHasCredentials: strict for the variables emissary reads URLs from, lenient elsewhere", () => {
+    expect(urlHasCredentials("http://meta/v1?page=2", true)).toBe(true);
+    expect(urlHasCredentials("http://meta/v1?page=2")).toBe(false);
+    expect(urlHasCredentials("plain text")).toBe(false);
   });
 });

@@ -404,14 +404,19 @@ describe("parseTemplate: bad front matter", () => {
   });
 
   it.each([
-    ['command: ""', /is empty/],
-    ["command: []", /is empty/],
     ["command: a | b", /shell syntax "\|" is not supported/],
     ["command: \"'unterminated\"", /unclosed single quote/],
     ["command: {a: b}", /must be a string or a list/],
-    ["command:", /must be a string or a list/],
+    ['command: [""]', /empty program name/],
   ])("rejects %s", (line, reason) => {
     expectError(tpl(`dest: out\n${line}`), { line: 3, column: line.endsWith(":") ? 9 : 10, field: "command", reason });
+  });
+
+  // The original's templates often carry an empty onrender line: the file is written, nothing runs.
+  it.each(['onrender: ""', "onrender:", "onrender: ~", "onrender: '   '", 'command: ""', "command:", "command: null", "command: []"])("%s means no command", (line) => {
+    const t = parse(tpl(`dest: out\n${line}`, "body\n"));
+    expect(t.command).toBeUndefined();
+    expect(t.dest).toBe(`${CWD}/out`);
   });
 
   it("rejects a non-string command item, pointing at it", () => {

@@ -112,7 +112,8 @@ describe("renderTemplate: JSON object values", () => {
 
   it("renders fields, nested fields, numbers and booleans", () => {
     const t = template({ tls: "awssm:tls" }, "{{tls.ca}}|{{tls.port}}|{{tls.enabled}}|{{tls.none}}|{{tls.nested.a.b}}|{{tls.nested.list.1}}");
-    expect(render(t, { tls })).toBe("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----|8443|true||deep|two");
+    // JSON null renders as its JSON text, like false and 0 (SPEC: JSON types are kept).
+    expect(render(t, { tls })).toBe("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----|8443|true|null|deep|two");
   });
 
   it("renders nested objects and arrays as JSON", () => {
