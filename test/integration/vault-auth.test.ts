@@ -214,6 +214,19 @@ describe("AppRole", () => {
     expect(logins("machines")).toBe(1);
   });
 
+  // Seen against OpenBao 2.x: `auth.mount: approle-typo` answered 403 "permission denied" (no auth
+  // method there, so the login path needs a token), which read like a policy problem.
+  it("a login where no auth method is mounted is fatal and says to check auth.mount", async () => {
+    fake.addAppRole({ roleId: "r1", secretId: canary("sid"), policies: ["secret/*"] });
+    const a = approle({ mount: "approle-typo" });
+    writeFileSync(a.roleIdFile, "r1");
+    writeFileSync(a.secretIdFile, fake.appRoles[0]!.secretId!);
+    const err = await failure(make({ config: a.config }));
+    expect(classifyError(err)).toBe("fatal");
+    expect(err.message).toBe("vault approle login at auth/approle-typo/login failed: 403 permission denied (is the auth method mounted there? check auth.mount)");
+    expect(fake.calls.at(-1)).toMatchObject({ path: "auth/approle-typo/login", status: 403 });
+  });
+
   it("a revoked token: logs in again once and retries; a second revocation at once is not chased; later it is", async () => {
     let t = 1_000_000;
     const roleId = canary("roleid");
