@@ -19,11 +19,11 @@
  */
 import { FatalError, TransientError, clearLongTimeout, formatDuration, safeError, setLongTimeout, type LongTimeout, type Logger, type StateAccess } from "../../src/api/index.js";
 import type { AwsCredentialSource } from "./aws-iam.js";
-import { VaultClient, pastMaxTtl, vaultErrors, type VaultResponse } from "./client.js";
+import { VaultClient, vaultErrors, type VaultResponse } from "./client.js";
 import type { VaultAuthConfig, VaultSettings } from "./config.js";
 import { keepToken, restoreToken } from "./kept-token.js";
 import { login, secretIdEntry, tokenFileId, type LoginAuth } from "./login.js";
-import { BACKOFF_BASE_MS, BACKOFF_CAP_MS, RENEW_ATTEMPTS, backoff, knownSecrets, num, type State } from "./token-state.js";
+import { BACKOFF_BASE_MS, BACKOFF_CAP_MS, RENEW_ATTEMPTS, backoff, knownSecrets, num, renewOutcome, type State } from "./token-state.js";
 
 /** A token handed to a request, with its generation (it changes with every new token). */
 export interface TokenLease {
@@ -330,7 +330,9 @@ export class TokenManager {
       return;
     }
     const delay = s.ttlMs * (2 / 3) * (0.9 + 0.1 * Math.random());
-    const nearMax = s.initialTtlMs !== undefined && s.ttlMs < s.initialTtlMs / 3;
+    // A capped renewal means the max TTL ends with this TTL: a login method logs in again before.
+    const nearMax = s.capped === true || (s.initialTtlMs !== undefined && s.ttlMs < s.initialTtlMs / 3);
+    if (s.capped && !this.canLogin) return;
     if (this.#o.auth.renew && s.renewable && !(nearMax && this.canLogin)) this.#schedule(() => this.#renew(s), delay);
     else if (this.canLogin) this.#schedule(() => this.#relogin(nearMax ? "the token is near its max TTL" : "the token is not renewable"), delay);
   }
@@ -345,29 +347,23 @@ export class TokenManager {
       return this.#renewFailed(s, err, false);
     }
     if (this.#state !== s) return;
-    const auth = res.body?.auth;
-    const ttl = auth ? num(auth.lease_duration) : undefined;
-    // At its max TTL: 200 with lease_duration 0, or in the last second (Vault, OpenBao) 500 "past
-    // the max TTL, cannot renew". The token is ending: log in again now, not retry on it.
-    if ((res.status === 200 && ttl === 0) || pastMaxTtl(res)) {
+    const r = renewOutcome(res, incrementS, this.redact);
+    if (r.kind === "failed") return this.#renewFailed(s, r.err, r.permanent);
+    if (r.kind === "at-max") {
+      // The token is ending: log in again now, not retry on it.
       if (this.canLogin) return this.#relogin("the token reached its max TTL");
       this.#o.logger.error({ method: this.#o.auth.method }, "vault: the token reached its max TTL and will expire; give emissary a new token");
       return;
     }
-    if (res.status === 200 && ttl !== undefined) {
-      s.ttlMs = ttl * 1000;
-      s.renewable = auth!.renewable === true;
-      s.obtainedAt = this.#now();
-      s.worked = true;
-      this.#renewFailures = 0;
-      this.#o.logger.debug({ ttl: this.#ttlLabel(s) }, "vault: token renewed");
-      this.#planNext(s);
-      if (this.#keeping) await keepToken(this.#o.state, this.#o.auth as LoginAuth, s);
-      return;
+    if (r.capped && !s.capped && !this.canLogin) {
+      // Renewing again cannot extend it: say once, while there is time, when it ends.
+      this.#o.logger.error({ method: this.#o.auth.method, expiresAt: new Date(this.#now() + r.ttlS * 1000).toISOString() }, "vault: the token is at its max TTL and cannot be renewed past it; give emissary a new token before it expires");
     }
-    const detail = vaultErrors(res.body, this.redact);
-    const err = new TransientError(`vault POST auth/token/renew-self: ${res.status}${detail ? " " + detail : ""}`);
-    return this.#renewFailed(s, err, res.status === 400 || res.status === 403);
+    Object.assign(s, { ttlMs: r.ttlS * 1000, renewable: r.renewable, obtainedAt: this.#now(), worked: true, capped: r.capped });
+    this.#renewFailures = 0;
+    this.#o.logger.debug({ ttl: this.#ttlLabel(s) }, "vault: token renewed");
+    this.#planNext(s);
+    if (this.#keeping) await keepToken(this.#o.state, this.#o.auth as LoginAuth, s);
   }
 
   async #renewFailed(s: State, err: unknown, permanent: boolean): Promise<void> {

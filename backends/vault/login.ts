@@ -81,7 +81,10 @@ export async function login(auth: LoginAuth, ctx: LoginContext): Promise<LoginRe
 function loginError(res: VaultResponse, what: string, redact: (s: string) => string): Error {
   if (res.status === 200) return new FatalError(`${what}: the response has no client token`);
   const detail = vaultErrors(res.body, redact);
-  const msg = `${what} failed: ${res.status}${detail ? " " + detail : ""}`;
+  // A login method refuses bad credentials with 400; a bare 403 is Vault's answer for a login path
+  // where no auth method is mounted (the request then needs a token it does not have).
+  const hint = res.status === 403 && /^(permission denied)?$/.test(detail) ? " (is the auth method mounted there? check auth.mount)" : "";
+  const msg = `${what} failed: ${res.status}${detail ? " " + detail : ""}${hint}`;
   if (res.status === 412 || res.status === 429 || res.status >= 500) return new TransientError(msg, res.retryAfterMs !== undefined ? { retryAfterMs: res.retryAfterMs } : {});
   return Object.assign(new FatalError(msg), { status: res.status });
 }

@@ -83,6 +83,8 @@ export function parseRef(
     encoding?: ValueEncoding;
     decode?: ValueDecoding;
     escape?: EscapeMode;
+    /** The ID runs to the end: a `#` in it is part of the ID (a legacy `{{poll}}`), not a field. */
+    literalId?: boolean;
   } = {},
 ): RefSpec {
   if (typeof text !== "string" || text.trim() === "") throw new RefSyntaxError("reference is empty (expected BACKEND:ID[#FIELD])");
@@ -92,7 +94,7 @@ export function parseRef(
   const backend = t.slice(0, colon);
   if (!BACKEND_NAME.test(backend)) throw new RefSyntaxError(`reference "${t}" has a bad backend name "${backend}"`);
   const rest = t.slice(colon + 1);
-  const hash = rest.indexOf("#");
+  const hash = extra.literalId ? -1 : rest.indexOf("#");
   const id = hash === -1 ? rest : rest.slice(0, hash);
   if (id === "") throw new RefSyntaxError(`reference "${t}" has an empty ID`);
   let field: FieldSelector | undefined;

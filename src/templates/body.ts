@@ -157,11 +157,17 @@ export function analyzeBody(body: string, declared: ReadonlySet<string>): BodyAn
   const pollOffsets = new Map<string, number>();
   const byRef = new Map<string, string>();
   const pollName = new Map<Tag, string>();
+  const trims = new Map<Tag, { left: boolean; right: boolean }>();
   let n = 0;
   for (const tag of tags) {
-    const attempt = /^poll[\s"'`]/.test(tag.value) || (tag.value === "poll" && !declared.has("poll"));
+    // Go's trim markers: `{{- ` and ` -}}` (the dash touching the delimiter, then white space).
+    const left = body.startsWith("-", tag.start + tag.open.length) && /^-[ \t\r\n]/.test(tag.value + " ");
+    const right = body.startsWith("-", tag.end - tag.close.length - 1) && /[ \t\r\n]-$/.test(tag.value);
+    const value = tag.value.replace(left ? /^-[ \t\r\n]+/ : /^$/, "").replace(right ? /[ \t\r\n]+-$/ : /^$/, "");
+    const attempt = /^poll[\s"'`]/.test(value) || (value === "poll" && !declared.has("poll"));
     if (tag.type !== "name" || !attempt) continue;
-    const m = POLL.exec(tag.value);
+    if (left || right) trims.set(tag, { left, right });
+    const m = POLL.exec(value);
     if (!m) throw new BodyError(`bad poll ${excerpt(body.slice(tag.start, tag.end))}: expected {{poll "BACKEND" "ID"}}`, tag.start);
     const backend = unquote(m[1]!, tag.start);
     const id = unquote(m[2]!, tag.start);
@@ -170,7 +176,8 @@ export function analyzeBody(body: string, declared: ReadonlySet<string>): BodyAn
     if (name === undefined) {
       let spec: RefSpec;
       try {
-        spec = parseRef(text);
+        // The original passed the ID through untouched: a `#` in it is part of the ID.
+        spec = parseRef(text, { literalId: true });
       } catch (err) {
         if (err instanceof RefSyntaxError) throw new BodyError(`bad poll: ${err.reason}`, tag.start);
         throw err;
@@ -230,11 +237,15 @@ export function analyzeBody(body: string, declared: ReadonlySet<string>): BodyAn
   let last = 0;
   const shifts: Array<{ at: number; orig: number }> = [];
   for (const [tag, name] of pollName) {
-    source += body.slice(last, tag.start);
+    const trim = trims.get(tag);
+    // A trim marker drops the white space (space, tab, CR, LF) of the text next to it, as Go does.
+    const before = body.slice(last, tag.start);
+    source += trim?.left ? before.replace(/[ \t\r\n]+$/, "") : before;
     shifts.push({ at: source.length, orig: tag.start });
     source += `${tag.open}${name}${tag.close}`;
     last = tag.end;
-    shifts.push({ at: source.length, orig: tag.end });
+    if (trim?.right) while (last < body.length && " \t\r\n".includes(body[last]!)) last++;
+    shifts.push({ at: source.length, orig: last });
   }
   source += body.slice(last);
   const toOriginal = (offset: number): number => {

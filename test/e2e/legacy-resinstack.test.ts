@@ -72,6 +72,24 @@ describe("an unchanged ResinStack template", () => {
     expect(existsSync(marker)).toBe(true);
   });
 
+  // Byte for byte what the original Go emissary (resinstack/emissary f285ae2, run side by side
+  // with the same server) wrote for this template: trim markers, a `#` kept in the ID, HTML
+  // characters and braces in values left alone, CRLF and spaces trimmed.
+  it("renders Go trim markers, literal IDs and raw values exactly as the original did", async () => {
+    server = await startHttpSecrets({ consul_token: "tok-123\n", "a#b": "hash", html: `<a&b>"q"'x`, braces: 'a {{b}} {{poll "insecure" "consul_token"}}', key: "  gossip-key==  \r\n", "base/k": "under-base" });
+    const dir = tmpDir();
+    const out = join(dir, "edge.txt");
+    writeFileSync(
+      join(dir, "edge.tpl"),
+      `---\ndest: ${out}\nmode: 0640\n---\ntrim:[  {{- poll "insecure" "consul_token" -}}  ]\nspaces:[{{ poll "insecure" "html" }}]\nbraces:[{{poll "insecure" "braces"}}]\nhash:[{{poll "insecure" "a#b"}}]\nraw:[{{poll "insecure" \`key\`}}]\nsub:[{{poll "insecure" "base/k"}}]\n`,
+    );
+    const res = await runEmissary(["once", "--timeout", "10s"], { env: { EMISSARY_TPL_DIR: dir, EMISSARY_HTTP_URL: server.url } });
+    expect(res.code).toBe(0);
+    expect(readFileSync(out, "utf8")).toBe(`trim:[tok-123]\nspaces:[<a&b>"q"'x]\nbraces:[a {{b}} {{poll "insecure" "consul_token"}}]\nhash:[hash]\nraw:[gossip-key==]\nsub:[under-base]\n`);
+    expect(statSync(out).mode & 0o777).toBe(0o640);
+    expect(server.hits.get("a#b")).toBe(1);
+  });
+
   it.each([
     ["an empty string", 'onrender: ""'],
     ["nothing", "onrender:"],

@@ -347,7 +347,9 @@ export class FakeVault extends FakeVaultLeases {
           ? jwtLogin(this.jwtRoles, mount, body, now)
           : has(this.certRoles)
             ? certLogin(this.certRoles, mount, body, chain, now)
-            : { status: 404, errors: [`no handler for route "${full}". route entry not found.`] };
+            : // Nothing mounted there: the path is no login path, so it needs a token (OpenBao 2.x and
+              // Vault answer a tokenless login to an unmounted auth path 403 "permission denied").
+              { status: 403, errors: ["permission denied"] };
     if ("errors" in grant) return errorReply(grant.status, ...grant.errors);
     return { status: 200, body: this.envelope({ auth: this.issueToken(grant) }) };
   }

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { classifyError } from "../../src/index.js";
 import { canary } from "../helpers/canary.js";
+import { waitFor } from "../helpers/e2e.js";
 import { FakeVault } from "../fakes/vault-server.js";
 import { captureLog, caught, fetchVault, field, leakText, vaultBackend, type CapturedLog } from "../fakes/vault-helpers.js";
 import type { VaultBackend } from "../../backends/vault.js";
@@ -104,6 +105,37 @@ describe("token", () => {
     expect(fake.count((c) => c.path === "auth/token/lookup-self")).toBeGreaterThanOrEqual(3);
   });
 
+  // Seen against OpenBao (token -ttl=15s -explicit-max-ttl=40s): renewals were capped (11s, 4s,
+  // 2s), then renew-self answered 500 "past the max TTL, cannot renew", which was retried as
+  // transient, and the "give emissary a new token" error came only after the token had expired.
+  it("a static token whose renewal is capped by its max TTL: says once, before it expires, when it ends, and stops renewing", async () => {
+    // Created with 6s of a 7s max TTL: the renewal at ~4s gets the 3-4s that are left.
+    const tok = fake.createToken({ id: canary("tok"), ttl: 6, maxTtl: 7, renewable: true });
+    const b = make({ env: { VAULT_TOKEN: tok } });
+    await fetchVault(b, "secret/app");
+    const renewals = (): number => fake.count((c) => c.path === "auth/token/renew-self");
+    await waitFor(() => log.entries().some((e) => String(e.msg).includes("at its max TTL")), 15_000, "the max TTL message");
+    const atMax = log.entries().filter((e) => String(e.msg).includes("at its max TTL"));
+    expect(atMax).toHaveLength(1);
+    expect(Date.parse(String(atMax[0]!.expiresAt))).toBeGreaterThan(Date.now());
+    // Nothing more to ask for: no timer, so no 500 "past the max TTL" and no misleading retries.
+    expect(b.tokens.timer).toBeUndefined();
+    expect(renewals()).toBe(1);
+    // The token still works until then.
+    expect(field(await fetchVault(b, "secret/app"), "vault:x#pw")).toBe(value);
+  });
+
+  it("renew-self's 500 'past the max TTL' is the end, not a failure to retry", async () => {
+    const tok = fake.createToken({ id: canary("tok"), ttl: 3, renewable: true });
+    fake.fail("auth/token/renew-self", 500, { errors: ["1 error occurred:\n\t* past the max TTL, cannot renew\n\n"] });
+    const b = make({ env: { VAULT_TOKEN: tok } });
+    await fetchVault(b, "secret/app");
+    await waitFor(() => log.entries().some((e) => String(e.msg).includes("reached its max TTL")), 15_000, "the max TTL message");
+    expect(log.entries().filter((e) => e.msg === "vault: token renewal failed")).toHaveLength(0);
+    expect(log.entries().some((e) => String(e.msg).includes("reached its max TTL"))).toBe(true);
+    expect(b.tokens.timer).toBeUndefined();
+  });
+
   it("close() cancels the renewal timer", async () => {
     const tok = fake.createToken({ id: canary("tok"), ttl: 3, renewable: true });
     const b = make({ env: { VAULT_TOKEN: tok } });
@@ -182,6 +214,19 @@ describe("AppRole", () => {
     expect(logins("machines")).toBe(1);
   });
 
+  // Seen against OpenBao 2.x: `auth.mount: approle-typo` answered 403 "permission denied" (no auth
+  // method there, so the login path needs a token), which read like a policy problem.
+  it("a login where no auth method is mounted is fatal and says to check auth.mount", async () => {
+    fake.addAppRole({ roleId: "r1", secretId: canary("sid"), policies: ["secret/*"] });
+    const a = approle({ mount: "approle-typo" });
+    writeFileSync(a.roleIdFile, "r1");
+    writeFileSync(a.secretIdFile, fake.appRoles[0]!.secretId!);
+    const err = await failure(make({ config: a.config }));
+    expect(classifyError(err)).toBe("fatal");
+    expect(err.message).toBe("vault approle login at auth/approle-typo/login failed: 403 permission denied (is the auth method mounted there? check auth.mount)");
+    expect(fake.calls.at(-1)).toMatchObject({ path: "auth/approle-typo/login", status: 403 });
+  });
+
   it("a revoked token: logs in again once and retries; a second revocation at once is not chased; later it is", async () => {
     let t = 1_000_000;
     const roleId = canary("roleid");
@@ -246,6 +291,19 @@ describe("AppRole", () => {
     fake.fail("auth/token/renew-self", 403);
     await fake.waitFor(() => logins() >= 2, 15_000, "a second login");
     expect(log.entries().some((e) => e.msg === "vault: token renewal failed")).toBe(true);
+  });
+
+  it("a renewal capped by the max TTL is the last one: it logs in again at ~2/3 of what is left, not renewing into the last second", async () => {
+    // A 6s token with a 7s max TTL: the renewal at ~4s is capped to the 3-4s left.
+    fake.addAppRole({ roleId: "r", secretId: canary("sid"), policies: ["secret/data/app"], tokenTtl: 6, tokenMaxTtl: 7 });
+    const a = approle();
+    writeFileSync(a.roleIdFile, "r");
+    writeFileSync(a.secretIdFile, fake.appRoles[0]!.secretId!);
+    const b = make({ config: a.config });
+    await fetchVault(b, "secret/app");
+    await fake.waitFor(() => logins() >= 2, 15_000, "a login before the max TTL");
+    const firstToken = fake.calls.filter((c) => c.path === "auth/token/renew-self").map((c) => c.status);
+    expect(firstToken).toEqual([200]);
   });
 
   it("logs in again when the token nears its max TTL", async () => {

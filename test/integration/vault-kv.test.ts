@@ -189,6 +189,27 @@ describe("namespaces, standby, references", () => {
     await b.close();
   });
 
+  // Seen against OpenBao 2.x: with `team/legacy1/` (v2) mounted next to `legacy1/` (v1), the
+  // cached answer for `team/legacy1/` was taken for `legacy1/app` on its next fetch, which then
+  // read `legacy1/data/app` (404): the secret "disappeared" on the first refresh.
+  it.each([
+    ["the nested mount first", ["team/legacy1/app", "legacy1/app"]],
+    ["the top-level mount first", ["legacy1/app", "team/legacy1/app"]],
+  ])("keeps a mount apart from a nested mount of the same name (%s), on every fetch", async (_, order) => {
+    fake.mount("legacy1", "kv", { version: 1 });
+    fake.mount("team/legacy1", "kv", { version: 2 });
+    fake.kvPut("legacy1/app", { pw: "v1-value" });
+    fake.kvPut("team/legacy1/app", { pw: "v2-value" });
+    const want: Record<string, string> = { "legacy1/app": "v1-value", "team/legacy1/app": "v2-value" };
+    for (let round = 0; round < 3; round++) {
+      for (const id of order) expect(field(await fetchVault(backend, id), "vault:x#pw")).toBe(want[id]);
+    }
+    const reads = fake.calls.filter((c) => !c.path.startsWith("sys/") && !c.path.startsWith("auth/")).map((c) => c.path);
+    expect(new Set(reads)).toEqual(new Set(["legacy1/app", "team/legacy1/data/app"]));
+    // One preflight per mount: the cache still serves the later rounds.
+    expect(fake.count((c) => c.path.startsWith("sys/internal/ui/mounts/"))).toBe(2);
+  });
+
   it("follows a standby's 307 redirect to the active node", async () => {
     const standby = await FakeVault.start();
     try {

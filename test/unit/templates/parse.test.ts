@@ -84,6 +84,27 @@ encrypt = "{{poll "insecure" "consul_key"}}"
     expect(out).toBe("a=A\nb=B\nc=C");
   });
 
+  // Checked against the original Go emissary (text/template): `{{- ` drops the white space before
+  // the action, ` -}}` the white space after it, and the ID is passed through untouched.
+  it("honours Go's trim markers around a poll, as text/template does", () => {
+    const t = parse(tpl("dest: out", 'a:[ \t\n {{- poll "insecure" "k" -}} \r\n ]\nb:[ {{- poll "insecure" "k"}} ]\nc:[ {{poll "insecure" "k" -}}\n ]\nd:[{{- poll "insecure" "k" -}}{{- poll "insecure" "k" -}}]'));
+    expect([...t.secrets.keys()]).toEqual(["__poll_1"]);
+    expect(renderTemplate(t, new Map([["__poll_1", text("V")]]))).toBe("a:[V]\nb:[V ]\nc:[ V]\nd:[VV]");
+  });
+
+  it("keeps a dash that is not a trim marker a Go-syntax error ({{-poll}}, {{ - poll }})", () => {
+    expectError(tpl("dest: out", '{{ - poll "insecure" "k" }}'), { line: 4, column: 1, field: "body", reason: /Go-template syntax/ });
+    expectError(tpl("dest: out", '{{-poll "insecure" "k"}}'), { line: 4, column: 1, field: "body", reason: /Go-template syntax/ });
+  });
+
+  it("takes a poll's ID literally: a # is part of the ID (the original sent it in the path)", () => {
+    const t = parse(tpl("dest: out", '{{poll "insecure" "a#b"}} {{poll "awssm" "db#/x"}}'));
+    expect([...t.secrets.values()].map((s) => [s.ref.backend, s.ref.id, s.field])).toEqual([
+      ["insecure", "a#b", undefined],
+      ["awssm", "db#/x", undefined],
+    ]);
+  });
+
   it("declares one name for identical polls and unescapes Go strings", () => {
     const t = parse(tpl("dest: out", `{{poll "awssm" "db"}} {{poll "awssm" "db"}} {{poll 'awssm' "db"}} {{poll "awssm" "q\\"uote"}}`));
     expect([...t.secrets.entries()].map(([k, s]) => `${k}=${s.ref.id}`)).toEqual(["__poll_1=db", '__poll_2=q"uote']);
