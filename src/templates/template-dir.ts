@@ -83,9 +83,15 @@ export interface TemplateDirWatcherOptions {
   readonly onChange: () => void;
   /** Scan interval while the directory is missing or not watched. @defaultValue 2000 */
   readonly pollMs?: number;
-  /** Backstop scan interval while fs.watch is attached. @defaultValue 30000 */
+  /**
+   * Backstop scan interval while fs.watch is attached (the watch reports changes itself; the
+   * scan is for file systems that lose events). @defaultValue 300000 (5 minutes)
+   */
   readonly watchedPollMs?: number;
 }
+
+/** {@link TemplateDirWatcherOptions.watchedPollMs}'s default. */
+export const WATCHED_POLL_MS = 5 * 60_000;
 
 /**
  * Watches the template directory with fs.watch for speed, plus a cheap periodic scan of names,
@@ -94,6 +100,10 @@ export interface TemplateDirWatcherOptions {
  */
 export class TemplateDirWatcher {
   #watcher?: FSWatcher;
+  /** Inode of the directory {@link #watcher} watches: a directory renamed over it needs a new watch. */
+  #watchedIno?: number;
+  /** Inode the last scan saw. */
+  #scannedIno?: number;
   #timer?: NodeJS.Timeout;
   #debounce?: NodeJS.Timeout;
   #signature = "";
@@ -119,7 +129,7 @@ export class TemplateDirWatcher {
   #schedule(): void {
     if (this.#stopped) return;
     if (this.#timer) clearTimeout(this.#timer);
-    const ms = this.#watcher ? (this.#opts.watchedPollMs ?? 30_000) : (this.#opts.pollMs ?? 2000);
+    const ms = this.#watcher ? (this.#opts.watchedPollMs ?? WATCHED_POLL_MS) : (this.#opts.pollMs ?? 2000);
     this.#timer = setTimeout(() => void this.#poll().finally(() => this.#schedule()), ms);
   }
 
@@ -142,6 +152,7 @@ export class TemplateDirWatcher {
         this.#schedule();
       });
       this.#watcher = w;
+      this.#watchedIno = this.#scannedIno;
     } catch {
       // The directory is missing: the periodic scan notices when it appears.
     }
@@ -161,10 +172,12 @@ export class TemplateDirWatcher {
   /** Scans; reports a change when the signature differs (or always, when an event said so). */
   async #poll(force = false): Promise<void> {
     const sig = await this.#scanSignature();
-    if (sig === "missing") {
+    if (sig === "missing" || (this.#watcher && this.#watchedIno !== this.#scannedIno)) {
+      // Gone, or another directory renamed into its place (the watch follows the old inode).
       this.#watcher?.close();
       this.#watcher = undefined;
-    } else {
+    }
+    if (sig !== "missing") {
       this.#attach();
     }
     if (force || sig !== this.#signature) {
@@ -176,8 +189,10 @@ export class TemplateDirWatcher {
   async #scanSignature(): Promise<string> {
     let names: string[];
     try {
+      this.#scannedIno = (await stat(this.#opts.dir)).ino;
       names = await readdir(this.#opts.dir);
     } catch {
+      this.#scannedIno = undefined;
       return "missing";
     }
     const parts: string[] = [];

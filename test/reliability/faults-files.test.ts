@@ -74,6 +74,31 @@ describe("the file system changing under the daemon", () => {
     await waitFor(() => read(dest) === `b=${v2}\n`, 15_000, "the recreated template rendered with the current value");
   }, 60_000);
 
+  it("a directory renamed over the template directory: its templates, and a template added to it later, are picked up (the watch moves to the new directory)", async () => {
+    const dir = tmpDir("emissary-tpldir-swap-");
+    const tpl = join(dir, "tpl");
+    mkdirSync(join(dir, "secrets"));
+    const v = canary("swap");
+    writeFileSync(join(dir, "secrets", "s"), v);
+    const writeTpl = (d: string, name: string): void =>
+      writeFileSync(join(d, `${name}.tpl`), `---\ndest: ${join(dir, "out", `${name}.conf`)}\nsecrets:\n  v: file:${join(dir, "secrets", "s")}\n---\n${name}={{v}}\n`);
+    mkdirSync(tpl);
+    writeTpl(tpl, "a");
+    daemon = spawnEmissary(["run", "--templates", tpl]);
+    await waitFor(() => read(join(dir, "out", "a.conf")) === `a=${v}\n`, 15_000, "first render");
+
+    // A deploy tool builds the new directory beside it and renames it into place.
+    const next = join(dir, "tpl.new");
+    mkdirSync(next);
+    writeTpl(next, "b");
+    rmSync(tpl, { recursive: true });
+    renameSync(next, tpl);
+    await waitFor(() => read(join(dir, "out", "b.conf")) === `b=${v}\n`, 15_000, "the swapped-in directory's template");
+    // The backstop scan is minutes away: only a watch on the new directory sees this one.
+    writeTpl(tpl, "c");
+    await waitFor(() => read(join(dir, "out", "c.conf")) === `c=${v}\n`, 15_000, "a template added to the swapped-in directory");
+  }, 60_000);
+
   it("secret files replaced by rename, by a ..data symlink swap, and truncated then written: never an empty or partial file", async () => {
     const dir = tmpDir("emissary-secretfiles-");
     for (const d of ["tpl", "secrets", "k8s"]) mkdirSync(join(dir, d));
