@@ -18,7 +18,8 @@
  * VAULT_SKIP_VERIFY, VAULT_TLS_SERVER_NAME, VAULT_CLIENT_TIMEOUT. See docs/vault.md.
  *
  * Errors: 404 → not yet set; 403 → fatal, naming the path; 429, 412, 5xx (sealed, standby),
- * network → transient.
+ * network → transient. Vault's `warnings` are logged once per reference and text
+ * (backends/vault/warnings.ts).
  * @packageDocumentation
  */
 import type { Backend, BackendFactoryContext, SecretRef } from "../src/api/index.js";
@@ -132,6 +133,7 @@ export default function createVaultBackend(ctx: BackendFactoryContext, options: 
     async close() {
       tk.close();
       client.close();
+      session.warnings.clear();
       leases.clear();
       issuer.clear();
       leased.reset();
