@@ -18,11 +18,14 @@
  * VAULT_SKIP_VERIFY, VAULT_TLS_SERVER_NAME, VAULT_CLIENT_TIMEOUT. See docs/vault.md.
  *
  * Errors: 404 → not yet set; 403 → fatal, naming the path; 429, 412, 5xx (sealed, standby),
- * network → transient.
+ * network → transient. With `auth.method: token_file`, the token file is re-read every 2s while a
+ * reference is refused (403), and refused references are fetched again when it holds a new token
+ * (backends/vault/refused.ts). Vault's `warnings` are logged once per reference and text
+ * (backends/vault/warnings.ts).
  * @packageDocumentation
  */
 import type { Backend, BackendFactoryContext, SecretRef } from "../src/api/index.js";
-import { refKey, rejectUnknownOptions } from "../src/api/index.js";
+import { classifyError, refKey, rejectUnknownOptions } from "../src/api/index.js";
 import { TokenManager } from "./vault/auth.js";
 import type { AwsCredentialSource } from "./vault/aws-iam.js";
 import { checkVault } from "./vault/check.js";
@@ -31,6 +34,7 @@ import { parseVaultConfig } from "./vault/config.js";
 import { LeaseTable } from "./vault/leases.js";
 import { normalizePath, parseVersion } from "./vault/mounts.js";
 import { LeasedFetcher, readSecret } from "./vault/read.js";
+import { RefusedRecheck } from "./vault/refused.js";
 import { VaultSession } from "./vault/session.js";
 import { Issuer, WRITE_OPTIONS, validateWrite } from "./vault/write.js";
 
@@ -61,6 +65,8 @@ export interface VaultBackend extends Backend {
   readonly leases: LeaseTable;
   /** Issued certificates currently held. */
   readonly issued: Issuer;
+  /** `token_file` only: the references refused (403) and the token file re-check while there are any. */
+  readonly refused?: RefusedRecheck;
   /** Stops token renewal and frees the connections. Leases are not revoked. */
   close(): Promise<void>;
   validate(ref: SecretRef): void;
@@ -105,6 +111,11 @@ export default function createVaultBackend(ctx: BackendFactoryContext, options: 
   const session = new VaultSession({ client, tokens: tk, leases, logger, now });
   const leased = new LeasedFetcher(session);
   const issuer = new Issuer(session, leased, options.random);
+  // A Vault Agent's sink: a 403 may be a stale token the agent is about to replace.
+  const refused =
+    settings.auth.method === "token_file"
+      ? new RefusedRecheck({ recheck: async () => void (await tk.onForbidden(tk.generation)), generation: () => tk.generation, logger })
+      : undefined;
 
   logger.debug({ address: settings.address, namespace: settings.namespace ?? null, auth: settings.auth.method }, "vault backend configured");
 
@@ -115,13 +126,25 @@ export default function createVaultBackend(ctx: BackendFactoryContext, options: 
     tokens: tk,
     leases,
     issued: issuer,
+    ...(refused ? { refused } : {}),
     validate: check,
     async fetch(ref, fctx) {
       check(ref);
       const key = refKey(ref);
-      if (ref.params !== undefined) return issuer.fetch(ref, key, fctx);
-      return readSecret(session, leased, ref, key, fctx);
+      if (!refused) return ref.params !== undefined ? issuer.fetch(ref, key, fctx) : readSecret(session, leased, ref, key, fctx);
+      try {
+        const secret = ref.params !== undefined ? await issuer.fetch(ref, key, fctx) : await readSecret(session, leased, ref, key, fctx);
+        refused.resolved(key);
+        return secret;
+      } catch (err) {
+        const status = (err as { status?: unknown } | null)?.status;
+        if (status === 403) refused.refused(key);
+        else if (classifyError(err) === "not_found") refused.resolved(key);
+        throw err;
+      }
     },
+    // Only for a token file: the core is told to fetch a refused reference again when the file has a new token.
+    ...(refused ? { watch: (ref: SecretRef, onChange: () => void) => refused.watch(refKey(ref), onChange) } : {}),
     check(ref, cctx) {
       return checkVault(
         { address: settings.address, method: settings.auth.method, tokens: tk, authed: (req) => session.authed(req), mountOf: (path, refText, signal) => session.mountOf(path, refText, signal) },
@@ -130,8 +153,10 @@ export default function createVaultBackend(ctx: BackendFactoryContext, options: 
       );
     },
     async close() {
+      refused?.close();
       tk.close();
       client.close();
+      session.warnings.clear();
       leases.clear();
       issuer.clear();
       leased.reset();

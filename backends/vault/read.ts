@@ -181,7 +181,9 @@ export async function readSecret(s: VaultSession, leased: LeasedFetcher, ref: Se
     const { res, gen, token } = await s.authed({ method: "GET", path: plan.apiPath, query: plan.query, signal: ctx.signal });
     if (res.status === 200) {
       const lease = leaseOf(res);
-      return { secret: toSecret(plan, res, refText), ...(lease ? { lease } : {}), gen, token };
+      const secret = toSecret(plan, res, refText);
+      s.warnings.report({ key, refText, path: plan.label, body: res.body });
+      return { secret, ...(lease ? { lease } : {}), gen, token };
     }
     if (res.status === 204) throw new SecretNotFoundError(`${refText}: ${plan.label} has no data`);
     if (res.status === 404) {

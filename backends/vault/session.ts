@@ -1,13 +1,15 @@
 /**
  * What the reads and the writes of one vault backend share: the HTTP client, the token keeper,
  * requests sent with the token (one retry with a new token on a 403 that meant revocation), and
- * the mount preflight (cached; single-flight per first path segment).
+ * the mount preflight (cached; single-flight per first path segment), and Vault's warnings
+ * (logged once per reference and text).
  */
 import { FatalError, type Logger } from "../../src/api/index.js";
 import type { TokenManager } from "./auth.js";
 import { encodePath, statusError, type VaultClient, type VaultRequest, type VaultResponse } from "./client.js";
 import type { LeaseTable } from "./leases.js";
 import { MountCache, mountFromPreflight, type MountInfo } from "./mounts.js";
+import { VaultWarnings } from "./warnings.js";
 
 /** The parts of a vault backend its read and write paths use. */
 export class VaultSession {
@@ -17,6 +19,8 @@ export class VaultSession {
   readonly logger: Logger;
   readonly now: () => number;
   readonly mounts: MountCache;
+  /** Vault's `warnings` on successful answers, logged once per reference and text. */
+  readonly warnings: VaultWarnings;
   /** Preflights in flight, by first path segment: paths under one mount wait for one answer. */
   readonly #preflights = new Map<string, Promise<MountInfo>>();
 
@@ -27,6 +31,7 @@ export class VaultSession {
     this.logger = o.logger;
     this.now = o.now;
     this.mounts = new MountCache(o.now);
+    this.warnings = new VaultWarnings(o.logger, o.tokens.redact);
   }
 
   /** Sends a request with the token; on 403, lets the token keeper decide whether one retry with a new token is worth it. */

@@ -168,6 +168,8 @@ export class Issuer {
       const data = res.body?.data;
       if (data === null || data === undefined) throw new SecretNotFoundError(`${refText}: the write returned no data`);
       const lease = leaseOf(res);
+      // A ttl above the role's max is capped with a warning, not refused: say so (never the data).
+      this.#s.warnings.report({ key: refKeyOf(ref), refText, path, body: res.body, localKey: localKey !== undefined });
       if (localKey && data && typeof data === "object") {
         // The key never left this machine: templates get it beside what Vault signed.
         return { data: { ...(data as Record<string, unknown>), private_key: localKey.privateKey, private_key_type: localKey.keyType }, ...(lease ? { lease } : {}), gen, token };

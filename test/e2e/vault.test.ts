@@ -1,9 +1,10 @@
 /**
  * The built `emissary` daemon with vault references against the fake Vault: AppRole login from
  * files, KV v2 rendering and rotation on refresh, a pinned KV version, dynamic credentials whose
- * lease is renewed and then replaced, a revoked token re-logged without re-rendering anything, and
- * `emissary once` with VAULT_TOKEN and a namespace. Every planted value, the token and the
- * secret_id contain CANARY; all daemon output is scanned for it.
+ * lease is renewed and then replaced, a revoked token re-logged without re-rendering anything,
+ * `emissary once` with VAULT_TOKEN and a namespace, and a token file whose new token is picked up
+ * within seconds while a reference is refused. Every planted value, the token and the secret_id
+ * contain CANARY; all daemon output is scanned for it.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -155,6 +156,26 @@ backends:
     expect(r.code).toBe(0);
     expect(read(out)).toBe(`password=${pw}\n`);
     expect(fake.calls.filter((c) => c.path === "kv/app").every((c) => c.namespace === "ops")).toBe(true);
+  }, 60_000);
+
+  it("token_file: a reference refused under a stale token is rendered within seconds of the agent writing a new one, not at the 5-minute cap", async () => {
+    fake.mount("agentkv", "kv", { version: 2 });
+    const pw = canary("agentpw");
+    fake.kvPut("agentkv/app", { pw });
+    const dir = tmpDir();
+    const tokenFile = join(dir, "agent-token");
+    writeFileSync(tokenFile, canary("staletoken") + "\n");
+    const out = join(dir, "app.txt");
+    writeFileSync(join(dir, "app.tpl"), `---\ndest: ${out}\nsecrets:\n  pw: vault:agentkv/app#pw\n---\n{{pw}}\n`);
+    const config = join(dir, "config.yml");
+    writeFileSync(config, `backends:\n  vault:\n    address: ${fake.url}\n    auth: { method: token_file, path: ${tokenFile} }\n`);
+    daemon = spawnEmissary(["run", "--templates", dir, "--config", config], {});
+    await daemon.waitForLog((l) => l.level === 50 && JSON.stringify(l).includes("agentkv/app"), 20_000, "the refused reference");
+    expect(read(out)).toBeUndefined();
+    // The Vault Agent renews its sink with a good token.
+    writeFileSync(tokenFile, fake.createToken({ id: canary("agenttoken"), name: "agent" }) + "\n");
+    await waitFor(() => read(out) === `${pw}\n`, 30_000, "rendered with the new token");
+    expect(daemon.logs().some((l) => l.msg === "vault: the token file changed; using the new token")).toBe(true);
   }, 60_000);
 
   it("a permission error names the path in the log and the daemon keeps running", async () => {

@@ -1,8 +1,8 @@
 /**
- * Authentication: token (env/config), token file (re-read on change), AppRole (files, re-login
- * once on revocation then back off), AWS IAM (signature checked by the fake), token renewal at
- * ~2/3 of the TTL, re-login when renewal fails or the max TTL nears, and timers that never keep
- * the process alive.
+ * Authentication: token (env/config), token file (re-read on change, and every 2s while a
+ * reference is refused), AppRole (files, re-login once on revocation then back off), AWS IAM
+ * (signature checked by the fake), token renewal at ~2/3 of the TTL, re-login when renewal fails
+ * or the max TTL nears, and timers that never keep the process alive.
  */
 import { mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -175,6 +175,46 @@ describe("token file", () => {
     fake.revokeToken(a);
     expect(field(await fetchVault(b, "secret/app"), "vault:x#pw")).toBe(value);
     expect(fake.calls.at(-1)?.tokenName).toBe("agent-2");
+  });
+
+  it("while a reference is refused (403), the file is re-read every 2s and its watcher told of a new token; the re-check stops when nothing is refused, and on close", async () => {
+    const good = fake.createToken({ id: canary("good"), name: "agent-new" });
+    const file = join(dir, "token");
+    writeFileSync(file, canary("stale") + "\n");
+    const b = make({ config: { auth: { method: "token_file", path: file } } });
+    let told = 0;
+    const off = b.watch!({ backend: "vault", id: "secret/app", options: {} }, () => told++);
+    const err = await failure(b);
+    expect(err.message).toMatch(/permission denied/);
+    expect(b.refused!.size).toBe(1);
+    expect(b.refused!.timer?.hasRef()).toBe(false);
+    // An unchanged file tells no one.
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect(told).toBe(0);
+    writeFileSync(file, good + "\n");
+    await waitFor(() => told === 1, 15_000, "the refused reference's watcher told of the new token");
+    expect(field(await fetchVault(b, "secret/app"), "vault:x#pw")).toBe(value);
+    expect(fake.calls.at(-1)?.tokenName).toBe("agent-new");
+    expect(b.refused!.size).toBe(0);
+    expect(b.refused!.timer).toBeUndefined();
+    // Refused again, then no one uses the reference any more: the re-check stops.
+    writeFileSync(file, canary("stale2") + "\n");
+    await failure(b);
+    expect(b.refused!.timer).toBeDefined();
+    off();
+    expect(b.refused!.timer).toBeUndefined();
+    // Refused again, then closed: the re-check stops.
+    await failure(b);
+    expect(b.refused!.timer).toBeDefined();
+    await b.close();
+    expect(b.refused!.timer).toBeUndefined();
+    expect(told).toBe(1);
+  });
+
+  it("other auth methods do not watch", () => {
+    const b = make({ env: { VAULT_TOKEN: fake.createToken({ id: canary("tok") }) } });
+    expect(b.watch).toBeUndefined();
+    expect(b.refused).toBeUndefined();
   });
 
   it("a token file that does not exist yet is transient", async () => {

@@ -3,7 +3,8 @@
  * certificate held until `renew_at` of its validity (with per-issuance jitter, never after
  * expiry), kept in a real state directory and restored from it, `private_key: local` (a CSR goes
  * out, never a key), Vault's 400 as a fatal error naming the reference, raw PEM endpoints as text,
- * and leased writes/reads restored and renewed instead of re-minted.
+ * leased writes/reads restored and renewed instead of re-minted, and Vault's `warnings` (a capped
+ * ttl) logged once per reference.
  */
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -194,6 +195,76 @@ describe("private_key: local", () => {
       expect(cert.subjectAltName).toContain("IP Address:10.0.0.1");
       expect(d.private_key).toMatch(options.key_type === "rsa" ? /^-----BEGIN RSA PRIVATE KEY-----/ : /^-----BEGIN EC PRIVATE KEY-----/);
       expect(leakText(log, [])).not.toContain(d.private_key.split("\n")[1]!);
+    }
+  });
+});
+
+/** A proxy in front of the fake that adds `extra` to the `warnings` of every 200 answer of a POST to a sign endpoint. */
+async function signWarningProxy(extra: string): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const headers: Record<string, string> = {};
+      for (const h of ["x-vault-token", "x-vault-namespace", "x-vault-request", "content-type"]) if (typeof req.headers[h] === "string") headers[h] = req.headers[h];
+      void fetch(fake.url + req.url, { method: req.method!, headers, ...(chunks.length ? { body: Buffer.concat(chunks) } : {}) }).then(async (r) => {
+        let text = await r.text();
+        if (req.method === "POST" && r.status === 200 && /\/sign\//.test(req.url ?? "")) {
+          const body = JSON.parse(text) as { warnings?: string[] | null };
+          text = JSON.stringify({ ...body, warnings: [...(body.warnings ?? []), extra] });
+        }
+        res.writeHead(r.status, { "content-type": "application/json" });
+        res.end(text);
+      });
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+describe("Vault's warnings", () => {
+  const warned = (log: CapturedLog): Record<string, unknown>[] => log.entries().filter((e) => e.msg === "vault: Vault answered with a warning");
+
+  it("a ttl above the role's max: Vault's warning is logged at warn, once per reference and text, naming the reference and the path, never the data", async () => {
+    const { b, log } = backend({ random: () => 0.5 });
+    const ref = issueRef({ ttl: "48h" });
+    const s = await b.fetch(ref, ctx());
+    const d = dataOf(s);
+    plantCanary(d.private_key, "warned-key");
+    const w = warned(log);
+    expect(w).toHaveLength(1);
+    expect(w[0]).toMatchObject({ level: 40, ref: "vault:pki/issue/web", path: "pki/issue/web", warning: `TTL "48h0m0s" is longer than permitted maxTTL "24h0m0s", so maxTTL is being used` });
+    expect(Object.keys(w[0]!)).not.toContain("data");
+    // The capped certificate is re-issued at its renewal point: the same warning is not repeated.
+    t = s.certificate!.renewAt;
+    await b.fetch(ref, ctx());
+    expect(posts()).toBe(2);
+    expect(warned(log)).toHaveLength(1);
+    // Another reference (other params) says it once too; a ttl within the max says nothing.
+    await b.fetch(issueRef({ ttl: "48h", common_name: "api.example.com" }), ctx());
+    await b.fetch(issueRef({ ttl: "2h", common_name: "ok.example.com" }), ctx());
+    expect(warned(log)).toHaveLength(2);
+    expect(leakText(log, [])).not.toContain(d.private_key.split("\n")[1]!);
+    expect(leakText(log, [])).not.toContain(d.certificate.split("\n")[1]!);
+  });
+
+  it("private_key: local: the max-TTL warning is logged, a warning about use_csr_ fields is dropped", async () => {
+    pki.role("csr", { allowed_domains: ["example.com"], allow_subdomains: true, key_type: "any", max_ttl: "24h" });
+    // The fake does not say it; a proxy adds what a role's CSR settings might make Vault say.
+    const proxy = await signWarningProxy(`the common name in the CSR is used as use_csr_common_name is true`);
+    try {
+      const log = captureLog();
+      logs.push(log);
+      const b = vaultBackend(log, { address: proxy.url, env: { VAULT_TOKEN: token }, now: () => t });
+      backends.push(b);
+      const s = await b.fetch({ backend: "vault", id: "pki/sign/csr", options: { private_key: "local" }, params: { common_name: "local.example.com", ttl: "48h" } }, ctx());
+      plantCanary(dataOf(s).private_key, "local-warned-key");
+      const w = warned(log);
+      expect(w.map((e) => e.warning)).toEqual([`TTL "48h0m0s" is longer than permitted maxTTL "24h0m0s", so maxTTL is being used`]);
+      expect(w[0]).toMatchObject({ ref: "vault:pki/sign/csr", path: "pki/sign/csr" });
+      expect(leakText(log, [])).not.toContain(dataOf(s).private_key.split("\n")[1]!);
+    } finally {
+      await proxy.close();
     }
   });
 });
