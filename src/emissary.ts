@@ -189,6 +189,7 @@ class EmissaryImpl implements Emissary {
       logger: this.#logger,
       retryMs: this.config.defaults.retryMs,
       state: this.#state.refs,
+      watchResolved: this.options.once !== true,
       onFetch: (o) => {
         recordFetch(this.#fetches, o.key, o.outcome, o.error);
         this.#events.emit("fetch", { backend: o.ref.backend, ref: o.key, outcome: o.outcome, changed: o.changed, durationMs: o.durationMs });

@@ -19,46 +19,13 @@ export const DEFAULT_REFRESH_MS = 5 * 60_000;
  */
 export const FETCH_DEADLINE_MS = 2 * 60_000;
 
-/** Outcome of one fetch, reported to the runner and to observers. */
-export interface FetchOutcome {
-  readonly key: string;
-  readonly ref: SecretRef;
-  readonly outcome: "ok" | ErrorClass;
-  /** True when the value differs from the stored one (only for "ok"). */
-  readonly changed: boolean;
-  readonly durationMs: number;
-  /** Sanitized error (for observers); never contains a value. */
-  readonly error?: Error;
-}
-
-/** Options of {@link Scheduler.refresh}. */
-export interface ForceOptions {
-  /** Also re-read leased secrets and re-issue certificates ({@link FetchContext.reissue}). */
-  readonly reissue?: boolean;
-}
+export type { FetchOutcome, ForceOptions, SchedulerOptions } from "./scheduler-types.js";
+import type { FetchOutcome, ForceOptions, SchedulerOptions } from "./scheduler-types.js";
 
 /** How a batch is fetched: as scheduled, or forced by an operator (with or without re-issue). */
 type Mode = "normal" | "fresh" | "reissue";
 const MODES: readonly Mode[] = ["normal", "fresh", "reissue"];
 type Waiter = (o: FetchOutcome) => void;
-
-/** Options for {@link Scheduler}. */
-export interface SchedulerOptions {
-  readonly store: SecretStore;
-  readonly logger: Logger;
-  /** Retry interval while a secret is not set. @defaultValue 10000 */
-  readonly retryMs?: number;
-  /** Called after every fetch. */
-  readonly onFetch: (o: FetchOutcome) => void;
-  /** Randomness for jitter (tests). */
-  readonly random?: Random;
-  /** See {@link FETCH_DEADLINE_MS}. @defaultValue 120000 */
-  readonly fetchDeadlineMs?: number;
-  /** The state directory's reference entries, handed to every fetch. */
-  readonly state?: StateAccess;
-  /** False (`render`): backends must not issue anything. @defaultValue true */
-  readonly issue?: boolean;
-}
 
 interface Entry {
   readonly key: string;
@@ -138,15 +105,7 @@ export class Scheduler {
     }
     const entry: Entry = { key, ref, backend, label, refreshMs, inFlight: false, again: false, attempt: 0, abort: new AbortController(), released: false, waiters: [] };
     this.#entries.set(key, entry);
-    if (backend.watch) {
-      try {
-        // The held value (fetched before a reload) is the watch's start: a change meanwhile counts.
-        const held = this.#opts.store.get(key)?.secret;
-        entry.unwatch = backend.watch(ref, () => this.trigger(key), held ? { previous: held } : {});
-      } catch (err) {
-        this.#opts.logger.warn({ ref: label, err: safeError(err) }, "cannot watch secret; falling back to polling");
-      }
-    }
+    if (this.#opts.watchResolved !== false) this.#watch(entry);
     if (this.#opts.store.get(key)) {
       entry.lastClass = "ok";
       entry.resolvedOnce = true;
@@ -155,6 +114,18 @@ export class Scheduler {
       this.#enqueue(entry, "first");
     }
     return key;
+  }
+
+  /** Subscribes to the backend's change notifications for the entry, when it has them. */
+  #watch(entry: Entry): void {
+    if (!entry.backend.watch || entry.unwatch || entry.released || this.#stopped) return;
+    try {
+      // The held value (fetched before a reload) is the watch's start: a change meanwhile counts.
+      const held = this.#opts.store.get(entry.key)?.secret;
+      entry.unwatch = entry.backend.watch(entry.ref, () => this.trigger(entry.key), held ? { previous: held } : {});
+    } catch (err) {
+      this.#opts.logger.warn({ ref: entry.label, err: safeError(err) }, "cannot watch secret; falling back to polling");
+    }
   }
 
   /** Fetches a reference now (a push source said it changed). */
@@ -390,6 +361,8 @@ export class Scheduler {
       log.error({ ref: e.label, err: safeError(result), retryInMs: delay }, "secret cannot be fetched (permission, authentication or bad reference); retrying at the cap");
     }
     e.lastClass = cls;
+    // `once`: watched from now on, so it resolves the moment it is set (nothing set meanwhile is missed).
+    if (this.#opts.watchResolved === false) this.#watch(e);
     this.#schedule(e, delay, cls === "not_found" ? "retry" : "backoff");
     const outcome: FetchOutcome = { key: e.key, ref: e.ref, outcome: cls, changed: false, durationMs, error: result };
     this.#opts.onFetch(outcome);

@@ -133,4 +133,23 @@ describe("JSON types of a file secret", () => {
     expect(res.code).toBe(0);
     expect(res.stdout).toBe(["OFF enabled=false", "ON", "OFF zero=0", "OFF none=null", "OFF list=[]", "port 8080", "OFF false 0 <1><2>", ""].join("\n"));
   });
+
+  it("once: a secret file created after start is rendered when it appears (watched), not at the next retry", async () => {
+    const dir = tmpDir();
+    mkdirSync(join(dir, "tpl"));
+    mkdirSync(join(dir, "secrets"));
+    const out = join(dir, "out", "app.conf");
+    const secret = join(dir, "secrets", "late");
+    writeFileSync(join(dir, "tpl", "app.tpl"), `---\ndest: ${out}\nsecrets:\n  pw: file:${secret}\n---\npassword={{pw}}\n`);
+    // A retry a minute away: only the watch started for the waiting reference can be this quick.
+    const config = join(dir, "emissary.yml");
+    writeFileSync(config, "defaults: { retry: 60s }\n");
+    const daemon = spawnEmissary(["once", "--templates", join(dir, "tpl"), "--config", config]);
+    await daemon.waitForLog((l) => l.msg === "waiting for secret to be set", 15_000, "the wait");
+    const v = canary("late");
+    writeFileSync(secret, v);
+    const exit = await Promise.race([daemon.exited, new Promise<"late">((r) => setTimeout(() => r("late"), 30_000))]);
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(readFileSync(out, "utf8")).toBe(`password=${v}\n`);
+  }, 60_000);
 });

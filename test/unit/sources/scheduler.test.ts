@@ -179,6 +179,40 @@ describe("Scheduler", () => {
     expect(n).toBe(2);
   });
 
+  it("watchResolved: false (once) watches only a reference whose fetch did not resolve, and its change fetches it at once", async () => {
+    const watched: string[] = [];
+    const fires = new Map<string, () => void>();
+    const unwatched: string[] = [];
+    const present = new Set(["have"]);
+    const b: Backend = {
+      name: "test",
+      fetch: async (r) => {
+        if (!present.has(r.id)) throw new SecretNotFoundError(`no ${r.id}`);
+        return { value: r.id };
+      },
+      watch: (r, onChange) => {
+        watched.push(r.id);
+        fires.set(r.id, onChange);
+        return () => unwatched.push(r.id);
+      },
+    };
+    sched = new Scheduler({ store, logger: silentLogger(), retryMs: 10_000, onFetch: (o) => outcomes.push(o), random: () => 0.5, watchResolved: false });
+    sched.ensure(ref("have"), b, 60_000, "test:have");
+    const missingKey = sched.ensure(ref("later"), b, 60_000, "test:later");
+    await vi.advanceTimersByTimeAsync(0);
+    expect(outcomes.map((o) => `${o.ref.id}:${o.outcome}`).sort()).toEqual(["have:ok", "later:not_found"]);
+    expect(watched).toEqual(["later"]);
+    // Set: the watch's notice fetches it now, long before the 10 s retry.
+    present.add("later");
+    fires.get("later")!();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(outcomes.at(-1)).toMatchObject({ key: missingKey, outcome: "ok" });
+    // Another failure does not subscribe twice; release unwatches.
+    expect(watched).toEqual(["later"]);
+    sched.release(missingKey);
+    expect(unwatched).toEqual(["later"]);
+  });
+
   it("a reference whose value is already stored (a reload) is not fetched at once", async () => {
     store.set("test:a", { value: "kept" });
     const b = scripted([{ value: "kept" }]);
