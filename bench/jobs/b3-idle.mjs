@@ -1,7 +1,7 @@
 // @ts-check
 /**
  * B3 idle: N templates over N file secrets; once every destination is written, nothing changes
- * for `seconds`. Reported: CPU seconds the tool used during that idle window (user + system, all
+ * for `seconds`, after `settle` seconds (default 5) for start-up work to end. Reported: CPU seconds the tool used during that idle window (user + system, all
  * threads, from /proc/<pid>/stat), RSS at the end and the highest RSS sampled each second.
  * The tools run side by side (each its own process and files), since an idle process barely
  * disturbs another and this halves the wall time. emissary runs under each Node runtime, and
@@ -84,7 +84,7 @@ async function measure(ctx, tool, n, seconds) {
       what: `${tool.name} to write ${n} files`,
     });
     // Let start-up work (JIT, GC, a first poll cycle) finish before the window opens.
-    await sleep(5_000);
+    await sleep(1000 * (ctx.params.settle ?? 5));
     const w = await idleWindow(tool.name, pid, seconds);
     ctx.log(`B3 ${tool.name}${tool.nodeVersion ? ` (node ${tool.nodeVersion})` : ""}: ${w.cpuS.toFixed(2)} CPU s in ${w.windowS.toFixed(0)} s idle, RSS ${w.rssMB.toFixed(1)} MB`);
     return { tool: tool.name, ...nodeOf(tool), ...w };
@@ -97,7 +97,7 @@ async function measure(ctx, tool, n, seconds) {
 
 /**
  * An idle Node process of the runtime that runs `em`: one long timer, nothing loaded. Sampled
- * like the tools, after the same 5 s settling time.
+ * like the tools, after the same settling time (`settle`, seconds; 5 unless set).
  * @param {import("../run.mjs").JobContext} ctx
  * @param {import("../lib/tools.mjs").ToolInfo} em
  * @param {number} seconds
@@ -107,7 +107,7 @@ async function measureIdleNode(ctx, em, seconds) {
   const child = startTool({ cmd: em.node ?? process.execPath, args: ["-e", "setInterval(() => {}, 2 ** 30)"], cwd: dir, logFile: join(dir, "node.log") });
   const pid = pidOf(child);
   try {
-    await sleep(5_000);
+    await sleep(1000 * (ctx.params.settle ?? 5));
     const w = await idleWindow("node", pid, seconds);
     ctx.log(`B3 idle node ${em.nodeVersion}: ${w.cpuS.toFixed(2)} CPU s in ${w.windowS.toFixed(0)} s, RSS ${w.rssMB.toFixed(1)} MB`);
     return { tool: "node", what: "idle node", ...nodeOf(em), ...w };

@@ -197,7 +197,7 @@ export function renderReport(results, o = {}) {
     const p = j.b3.params ?? {};
     out.push("## B3 idle", "");
     out.push(
-      `${p.templates} templates over ${p.templates} file secrets; once every file is written (plus 5 s), nothing changes for ${p.seconds} s. ` +
+      `${p.templates} templates over ${p.templates} file secrets; once every file is written (plus ${p.settle ?? 5} s for start-up work to end), nothing changes for ${p.seconds} s. ` +
         "CPU: user + system seconds of the process (all threads) over that window, from /proc/<pid>/stat (10 ms ticks). RSS: at the end, and the highest of the per-second samples. " +
         "Beside them, an idle `node` process of each runtime (one timer, nothing loaded), sampled over a window of the same length, is the floor of the RSS ratio; CPU is compared with consul-template's.",
       "",
