@@ -41,7 +41,7 @@ export async function run(ctx) {
   }
   for (const em of ctx.tools.emissaries) if (em.available) running.push(measureIdleNode(ctx, em, seconds));
   results.unshift(...(await Promise.all(running)));
-  return { params: { templates: n, secrets: n, seconds, backend: "file" }, results };
+  return { params: { templates: n, secrets: n, seconds, settle: ctx.params.settle ?? 5, backend: "file" }, results };
 }
 
 /**
