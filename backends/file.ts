@@ -9,8 +9,10 @@
  * hash) calls `onChange`; after an in-place write, only once the content has held still for `stableMs`.
  *
  * Limitation: a file that is a symlink into some other directory is re-read on events in its own
- * directory only; a change made in place at the target is seen at the next periodic re-read
- * (`defaultRefreshMs`, one minute). Kubernetes' `..data` swap happens in the watched directory.
+ * directory only; a change made in place at the target is seen at the next look at that directory,
+ * made every minute while it holds a watched symlink ({@link FILE_LINK_POLL_MS}). Kubernetes'
+ * `..data` swap happens in the watched directory. Everything else is re-read as a backstop every
+ * {@link FILE_REFRESH_MS}.
  * @packageDocumentation
  */
 import { watch as fsWatch, type FSWatcher } from "node:fs";
@@ -37,8 +39,17 @@ import {
   type WatchContext,
 } from "../src/api/index.js";
 import { checkFile } from "./file/check.js";
+import { readError, readHash } from "./file/read.js";
 import { parseData } from "./file/parse-data.js";
 import { Signatures } from "./file/signatures.js";
+
+/**
+ * The backstop refresh of a watched file (the watch is the fast path): five minutes, so an idle
+ * daemon does not re-stat every secret file every minute.
+ */
+export const FILE_REFRESH_MS = 5 * 60_000;
+/** How often a directory holding a watched symlink is looked at (its target may change in place elsewhere). */
+export const FILE_LINK_POLL_MS = 60_000;
 
 /** Largest file the backend reads; bigger files are a {@link FatalError} (a wrong path, surely). */
 export const FILE_MAX_BYTES = 16 * 1024 * 1024;
@@ -55,14 +66,11 @@ export interface FileBackendOptions {
    * @defaultValue 15
    */
   stableMs?: number;
+  /** How often a directory holding a watched symlink is looked at. @defaultValue {@link FILE_LINK_POLL_MS} */
+  linkPollMs?: number;
   /** Clock of the stat-signature shortcut (backends/file/signatures.ts), for tests. @defaultValue Date.now */
   clock?: () => number;
 }
-
-/** Errno codes that mean "the file is not there (yet)". */
-const NOT_FOUND_CODES = new Set(["ENOENT", "ENOTDIR"]);
-/** Errno codes that retrying soon will not fix. */
-const FATAL_CODES = new Set(["EACCES", "EPERM", "EISDIR", "ELOOP", "ENAMETOOLONG"]);
 
 /** One subscriber: its callback and the content hash it last saw (`null`: missing). */
 interface Subscription {
@@ -80,6 +88,8 @@ interface DirWatch {
   /** Inode of the directory `fsw` watches: a directory deleted and recreated needs a new watch. */
   ino?: number;
   poll?: NodeJS.Timeout;
+  /** While a watched path is a symlink: the periodic look that catches a change at its target. */
+  linkPoll?: NodeJS.Timeout;
   debounce?: NodeJS.Timeout;
   checking: boolean;
   again: boolean;
@@ -88,21 +98,6 @@ interface DirWatch {
   /** Whether some watched path is a symlink: then any event in the directory may change it. */
   hasSymlink: boolean;
   closed: boolean;
-}
-
-function errnoOf(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" ? code : undefined;
-}
-
-/** Hash of the file's bytes; `null` when it does not exist; `err:CODE` when it cannot be read. */
-async function readHash(path: string): Promise<string | null> {
-  try {
-    return contentVersion(await readRegularFile(path, { maxBytes: FILE_MAX_BYTES, truncate: true }));
-  } catch (err) {
-    const code = errnoOf(err) ?? "UNKNOWN";
-    return NOT_FOUND_CODES.has(code) ? null : `err:${code}`;
-  }
 }
 
 /**
@@ -117,6 +112,7 @@ export function createFileBackend(ctx: BackendFactoryContext, options: FileBacke
   const dirPollMs = options.dirPollMs ?? 1000;
   const debounceMs = options.debounceMs ?? 2;
   const stableMs = options.stableMs ?? 15;
+  const linkPollMs = options.linkPollMs ?? FILE_LINK_POLL_MS;
   const logger: Logger = ctx.logger;
   /**
    * The hash each path had at its last fetch: the baseline of a subscriber that arrives later.
@@ -132,7 +128,7 @@ export function createFileBackend(ctx: BackendFactoryContext, options: FileBacke
   async function hashFile(path: string): Promise<string | null> {
     const l = await sigs.look(path);
     if (l.hash !== undefined) return l.hash;
-    const hash = await readHash(path);
+    const hash = await readHash(path, FILE_MAX_BYTES);
     sigs.record(path, l, hash);
     return hash;
   }
@@ -273,6 +269,7 @@ export function createFileBackend(ctx: BackendFactoryContext, options: FileBacke
           }
         }
         dw.hasSymlink = hasSymlink;
+        setLinkPoll(dw);
       } while (dw.again && !dw.closed);
     } finally {
       dw.checking = false;
@@ -287,10 +284,27 @@ export function createFileBackend(ctx: BackendFactoryContext, options: FileBacke
     }
   }
 
+  /**
+   * A symlink's target may live in a directory nobody watches (an in-place write there makes no
+   * event here): while a watched path is a symlink, its directory is looked at every
+   * {@link FILE_LINK_POLL_MS}; a look is a stat per file unless the signature changed.
+   */
+  function setLinkPoll(dw: DirWatch): void {
+    if (dw.hasSymlink && !dw.linkPoll && !dw.closed) {
+      dw.linkPoll = setInterval(() => schedule(dw), linkPollMs);
+      dw.linkPoll.unref();
+    } else if (!dw.hasSymlink && dw.linkPoll) {
+      clearInterval(dw.linkPoll);
+      delete dw.linkPoll;
+    }
+  }
+
   function closeDir(dw: DirWatch): void {
     dw.closed = true;
     stopFsWatch(dw);
     stopPoll(dw);
+    if (dw.linkPoll) clearInterval(dw.linkPoll);
+    delete dw.linkPoll;
     if (dw.debounce) clearTimeout(dw.debounce);
     delete dw.debounce;
     dirs.delete(dw.dir);
@@ -298,7 +312,7 @@ export function createFileBackend(ctx: BackendFactoryContext, options: FileBacke
 
   const backend = {
     name: "file",
-    defaultRefreshMs: 60_000,
+    defaultRefreshMs: FILE_REFRESH_MS,
 
     resolve(ref: SecretRef, rctx: ResolveContext): SecretRef {
       if (isAbsolute(ref.id)) return ref;
@@ -323,16 +337,9 @@ export function createFileBackend(ctx: BackendFactoryContext, options: FileBacke
       try {
         buf = await readRegularFile(path, { maxBytes: FILE_MAX_BYTES, truncate: true, signal: fctx.signal });
       } catch (err) {
-        const code = errnoOf(err);
-        if (code !== undefined && NOT_FOUND_CODES.has(code)) {
-          sawOnFetch(path, null);
-          throw new SecretNotFoundError(`file:${path}: no such file`);
-        }
-        if (code === "ABORT_ERR" || fctx.signal.aborted) throw new TransientError(`file:${path}: read aborted`);
-        if (code === "EACCES" || code === "EPERM") throw new FatalError(`file:${path}: permission denied (${code}); check the file's owner and mode`, { cause: err });
-        if (code === "ENOTREG") throw new FatalError(`file:${path}: not a regular file (a FIFO, socket, device or directory)`);
-        if (code !== undefined && FATAL_CODES.has(code)) throw new FatalError(`file:${path}: cannot be read (${code})`, { cause: err });
-        throw new TransientError(`file:${path}: read failed (${code ?? "unknown error"})`, { cause: err });
+        const failure = readError(path, err, fctx.signal.aborted);
+        if (failure instanceof SecretNotFoundError) sawOnFetch(path, null);
+        throw failure;
       }
       if (buf.length > FILE_MAX_BYTES) throw new FatalError(`file:${path}: larger than ${FILE_MAX_BYTES} bytes`);
       const version = contentVersion(buf);

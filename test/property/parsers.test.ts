@@ -51,7 +51,9 @@ describe("property-based fuzzing: only clean errors, never a crash or a hang", (
   });
 
   it("the watchdog ends a hung worker and names the input it hung on", async () => {
-    const outcome = await runGroup("__hang", 3_000);
+    // 10 s: the worker first loads fast-check and dist/ (seconds on a loaded 2-core machine);
+    // a deadline that ends before the probe starts would find no input to name.
+    const outcome = await runGroup("__hang", 10_000);
     expect(outcome).toEqual({ ok: false, hang: '["hang-probe"]' });
   });
 

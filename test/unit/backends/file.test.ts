@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, rename, rm, symlink, truncate, appendFile, write
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import createDefault, { createFileBackend, type FileBackendOptions } from "../../../backends/file.js";
+import createDefault, { FILE_LINK_POLL_MS, FILE_REFRESH_MS, createFileBackend, type FileBackendOptions } from "../../../backends/file.js";
 import { ConfigError, FatalError, SecretNotFoundError, extractValue, parseRef, silentLogger, type Backend, type FetchContext, type SecretRef } from "../../../src/index.js";
 import { distUrl, runAsNobody } from "../../helpers/as-nobody.js";
 import { canary } from "../../helpers/canary.js";
@@ -65,11 +65,12 @@ afterEach(async () => {
 });
 
 describe("file backend: fetch", () => {
-  it("is named file, default-exports its factory, and refreshes every minute as a backstop", () => {
+  it("is named file, default-exports its factory, and refreshes every 5 minutes as a backstop", () => {
     expect(createDefault).toBe(createFileBackend);
     const b = make();
     expect(b.name).toBe("file");
-    expect(b.defaultRefreshMs).toBe(60_000);
+    expect(b.defaultRefreshMs).toBe(FILE_REFRESH_MS);
+    expect(FILE_REFRESH_MS).toBe(5 * 60_000);
   });
 
   it("reads the file text with a content version that does not reveal it", async () => {
@@ -226,6 +227,24 @@ describe("file backend: watch", () => {
     await symlink("..2026_02", join(dir, "..data_tmp"));
     await rename(join(dir, "..data_tmp"), join(dir, "..data"));
     await rm(join(dir, "..2026_01"), { recursive: true });
+    await untilValue(b, ref(p), rec, "two");
+  });
+
+  it("notices an in-place write at a symlink's target in an unwatched directory, by looking every FILE_LINK_POLL_MS", async () => {
+    expect(FILE_LINK_POLL_MS).toBe(60_000);
+    const elsewhere = join(dir, "elsewhere");
+    await mkdir(join(dir, "watched"));
+    await mkdir(elsewhere);
+    await writeFile(join(elsewhere, "target"), "one");
+    const p = join(dir, "watched", "secret");
+    await symlink(join(elsewhere, "target"), p);
+    const b = make({ linkPollMs: 100 });
+    expect((await b.fetch(ref(p), ctx())).value).toBe("one");
+    const rec = recorder();
+    b.watch!(ref(p), rec.fn);
+    await new Promise((r) => setTimeout(r, 50));
+    // No event reaches the watched directory: only the periodic look can see this.
+    await writeFile(join(elsewhere, "target"), "two");
     await untilValue(b, ref(p), rec, "two");
   });
 
