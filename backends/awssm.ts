@@ -14,8 +14,8 @@
  * The SDK is imported on first use. See docs/awssm.md for the IAM policy and the request arithmetic.
  * @packageDocumentation
  */
-import type { Backend, BackendFactoryContext, Secret } from "../src/api/index.js";
-import { FatalError, refKey } from "../src/api/index.js";
+import type { Backend, BackendFactoryContext } from "../src/api/index.js";
+import { fetchOneOfMany } from "./aws/pool.js";
 import { lazyAwsApi } from "./aws/client.js";
 import { checkAwsSm } from "./awssm/check.js";
 import { createSecretsApi, type SecretsApi } from "./awssm/client.js";
@@ -66,14 +66,8 @@ export default function createAwsSmBackend(ctx: BackendFactoryContext): AwsSmBac
     validate(ref) {
       planRef(ref);
     },
-    async fetch(ref, fctx) {
-      const key = refKey(ref);
-      const previous = new Map<string, Secret>(fctx.previous ? [[key, fctx.previous]] : []);
-      const out = await fetcher.fetchMany([ref], fctx.signal, previous, fctx.fresh === true);
-      const r = out.get(key);
-      if (r === undefined) throw new FatalError(`${key}: no result`);
-      if (r instanceof Error) throw r;
-      return r;
+    fetch(ref, fctx) {
+      return fetchOneOfMany(ref, fctx, (refs, previous) => fetcher.fetchMany(refs, fctx.signal, previous, fctx.fresh === true));
     },
     async fetchMany(refs, fctx) {
       return fetcher.fetchMany(refs, fctx.signal, fctx.previous, fctx.fresh === true);

@@ -21,7 +21,6 @@ import { basename, dirname, isAbsolute, resolve as resolvePath } from "node:path
 import {
   FatalError,
   SecretNotFoundError,
-  TransientError,
   contentVersion,
   rejectUnknownKeys,
   readRegularFile,

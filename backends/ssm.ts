@@ -12,8 +12,8 @@
  * for the IAM policy and the request arithmetic.
  * @packageDocumentation
  */
-import type { Backend, BackendFactoryContext, Secret } from "../src/api/index.js";
-import { FatalError, refKey } from "../src/api/index.js";
+import type { Backend, BackendFactoryContext } from "../src/api/index.js";
+import { fetchOneOfMany } from "./aws/pool.js";
 import { lazyAwsApi } from "./aws/client.js";
 import { AWS_CONFIG_KEYS, parseAwsConfig, type AwsServiceConfig, type AwsSettings } from "./aws/config.js";
 import { checkSsm } from "./ssm/check.js";
@@ -72,14 +72,8 @@ export default function createSsmBackend(ctx: BackendFactoryContext): SsmBackend
     validate(ref) {
       planRef(ref);
     },
-    async fetch(ref, fctx) {
-      const key = refKey(ref);
-      const previous = new Map<string, Secret>(fctx.previous ? [[key, fctx.previous]] : []);
-      const out = await fetcher.fetchMany([ref], fctx.signal, previous);
-      const r = out.get(key);
-      if (r === undefined) throw new FatalError(`${key}: no result`);
-      if (r instanceof Error) throw r;
-      return r;
+    fetch(ref, fctx) {
+      return fetchOneOfMany(ref, fctx, (refs, previous) => fetcher.fetchMany(refs, fctx.signal, previous));
     },
     // Every fetch reads the parameters (no "has it changed?" shortcut), so `fresh` changes nothing.
     async fetchMany(refs, fctx) {

@@ -12,9 +12,9 @@
  * crosses the wire when it changed.
  */
 import type { Logger, Secret, SecretRef } from "../../src/api/index.js";
-import { FatalError, SecretNotFoundError, refKey } from "../../src/api/index.js";
+import { FatalError, SecretNotFoundError } from "../../src/api/index.js";
 import type { DescribeResult, SecretsApi, ValueResult } from "./client.js";
-import { mapLimit, push } from "../aws/pool.js";
+import { clientOrFail, mapLimit, planEach, push } from "../aws/pool.js";
 import { awsErrorFacts, fromAwsError, fromBatchError } from "./errors.js";
 import { batchable, planRef, sameSecret, toResult, type AwsSmRef } from "./refs.js";
 
@@ -62,29 +62,10 @@ export class AwsSmFetcher {
    */
   async fetchMany(refs: readonly SecretRef[], signal: AbortSignal, previous: ReadonlyMap<string, Secret>, fresh = false): Promise<Map<string, Result>> {
     const out = new Map<string, Result>();
-    const plans: AwsSmRef[] = [];
-    const seen = new Set<string>();
-    for (const ref of refs) {
-      let p: AwsSmRef;
-      try {
-        p = planRef(ref);
-      } catch (err) {
-        out.set(refKey(ref), err as Error);
-        continue;
-      }
-      if (seen.has(p.key)) continue;
-      seen.add(p.key);
-      plans.push(p);
-    }
+    const plans = planEach(refs, planRef, out);
     if (plans.length === 0) return out;
-
-    let api: SecretsApi;
-    try {
-      api = await this.#opts.api();
-    } catch (err) {
-      for (const p of plans) out.set(p.key, fromAwsError(p.label, err));
-      return out;
-    }
+    const api = await clientOrFail(() => this.#opts.api(), plans, out, (label, err) => fromAwsError(label, err));
+    if (api === undefined) return out;
 
     const needValue: AwsSmRef[] = [];
     const toDescribe = new Map<string, AwsSmRef[]>();

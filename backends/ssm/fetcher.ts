@@ -11,8 +11,8 @@
  *   while they keep failing, so they cannot fail their neighbours' reads.
  */
 import type { Logger, Secret, SecretRef } from "../../src/api/index.js";
-import { FatalError, SecretNotFoundError, refKey } from "../../src/api/index.js";
-import { mapLimit, push } from "../aws/pool.js";
+import { FatalError, SecretNotFoundError } from "../../src/api/index.js";
+import { clientOrFail, mapLimit, planEach, push } from "../aws/pool.js";
 import type { ParameterResult, SsmApi } from "./client.js";
 import { SSM_ERRORS, failsPerParameter } from "./errors.js";
 import { answers, keepPrevious, pathResult, planRef, toResult, type ParameterPlan, type PathPlan, type SsmPlan } from "./refs.js";
@@ -77,29 +77,10 @@ export class SsmFetcher {
   /** Fetches every reference; the map is keyed by refKey. Never throws for one reference's failure. */
   async fetchMany(refs: readonly SecretRef[], signal: AbortSignal, previous: ReadonlyMap<string, Secret>): Promise<Map<string, Result>> {
     const out = new Map<string, Result>();
-    const plans: SsmPlan[] = [];
-    const seen = new Set<string>();
-    for (const ref of refs) {
-      let p: SsmPlan;
-      try {
-        p = planRef(ref);
-      } catch (err) {
-        out.set(refKey(ref), err as Error);
-        continue;
-      }
-      if (seen.has(p.key)) continue;
-      seen.add(p.key);
-      plans.push(p);
-    }
+    const plans = planEach(refs, planRef, out);
     if (plans.length === 0) return out;
-
-    let api: SsmApi;
-    try {
-      api = await this.#opts.api();
-    } catch (err) {
-      for (const p of plans) out.set(p.key, SSM_ERRORS.from(p.label, err));
-      return out;
-    }
+    const api = await clientOrFail(() => this.#opts.api(), plans, out, (label, err) => SSM_ERRORS.from(label, err));
+    if (api === undefined) return out;
 
     // One request per distinct Name (references may differ only in how they are written) and per path.
     const byRequest = new Map<string, ParameterPlan[]>();

@@ -19,6 +19,17 @@ export interface CheckError {
   readonly field?: string;
 }
 
+/** A set-up failure (a backend module that does not load, an unreadable directory) as a {@link CheckError}. */
+export function setupError(err: unknown): CheckError {
+  const e = err as { message?: unknown; code?: unknown; file?: unknown; field?: unknown };
+  return {
+    message: typeof e?.message === "string" ? e.message : String(err),
+    ...(typeof e?.code === "string" ? { code: e.code } : {}),
+    ...(typeof e?.file === "string" ? { file: e.file } : {}),
+    ...(typeof e?.field === "string" ? { field: e.field } : {}),
+  };
+}
+
 /** One declared secret of a valid template. */
 export interface CheckSecret {
   /** The name the body uses (`__poll_N` for a legacy `{{poll}}`). */
@@ -164,13 +175,7 @@ export async function buildCheckReport(config: ResolvedConfig, logger: Logger, o
   } catch (err) {
     // A backend module that does not load, or an unreadable directory.
     if (opts.throwSetupErrors) throw err;
-    const e = err as { message?: unknown; code?: unknown; file?: unknown; field?: unknown };
-    errors.push({
-      message: typeof e?.message === "string" ? e.message : String(err),
-      ...(typeof e?.code === "string" ? { code: e.code } : {}),
-      ...(typeof e?.file === "string" ? { file: e.file } : {}),
-      ...(typeof e?.field === "string" ? { field: e.field } : {}),
-    });
+    errors.push(setupError(err));
   } finally {
     await registry.close().catch(() => undefined);
   }

@@ -19,7 +19,7 @@ import { fetchErrorMessage } from "../observe/status-model.js";
 import { BackendRegistry } from "../sources/registry.js";
 import { bindTemplate } from "../templates/bind.js";
 import { readTemplateDir } from "../templates/template-dir.js";
-import type { CheckError } from "./check.js";
+import { setupError, type CheckError } from "./check.js";
 import { formatTable } from "./table.js";
 
 /** Version of the `check --connect --json` document. */
@@ -163,13 +163,7 @@ export async function buildConnectReport(config: ResolvedConfig, logger: Logger,
       entries.push({ ref: key, backend: p.backend.name, written: p.written, templates: p.templates, status: r.status, reason: r.reason, durationMs: ms });
     }
   } catch (err) {
-    const e = err as { message?: unknown; code?: unknown; file?: unknown; field?: unknown };
-    errors.push({
-      message: typeof e?.message === "string" ? e.message : String(err),
-      ...(typeof e?.code === "string" ? { code: e.code } : {}),
-      ...(typeof e?.file === "string" ? { file: e.file } : {}),
-      ...(typeof e?.field === "string" ? { field: e.field } : {}),
-    });
+    errors.push(setupError(err));
   } finally {
     await registry.close().catch(() => undefined);
   }

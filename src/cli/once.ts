@@ -6,12 +6,29 @@ import { clearLongTimeout, setLongTimeout, type LongTimeout } from "../api/timer
 import { startupDelay } from "./startup-delay.js";
 import type { EmissaryStatus } from "../observe/status-model.js";
 
-/** Prints which templates are still pending and on which references (to stderr). */
+/** How the last fetch of a reference a template waits for went, in words. */
+export const WHY: Readonly<Record<"not_found" | "transient" | "fatal", string>> = {
+  not_found: "not set yet",
+  transient: "failing, retried",
+  fatal: "refused (permission, authentication or a bad reference), retried at the cap",
+};
+
+/**
+ * Prints which templates are still pending and on which references (to stderr); under each, a
+ * reference whose last fetch failed other than "not set yet", with its sanitized reason.
+ */
 export function reportPending(status: EmissaryStatus, write: (s: string) => void): void {
   for (const t of status.templates) {
     if (t.state === "rendered" && (!t.lastCommand || t.lastCommand.ok)) continue;
-    if (t.state === "pending") write(`pending: ${t.file} waits for ${t.pending.join(", ") || "its first render"}\n`);
-    else if (t.state === "rendered") write(`failed: ${t.file}: command exited ${t.lastCommand?.exitCode ?? t.lastCommand?.signal ?? "abnormally"}${t.lastCommand?.error ? ` (${t.lastCommand.error})` : ""}\n`);
+    if (t.state === "pending") {
+      write(`pending: ${t.file} waits for ${t.pending.join(", ") || "its first render"}\n`);
+      for (const r of status.references) {
+        if (!r.templates.includes(t.file) || r.lastOutcome === undefined || r.lastOutcome === "ok" || r.lastOutcome === "not_found") continue;
+        write(`  ${r.ref}: ${WHY[r.lastOutcome]}${r.error ? `: ${r.error}` : ""}\n`);
+      }
+      continue;
+    }
+    if (t.state === "rendered") write(`failed: ${t.file}: command exited ${t.lastCommand?.exitCode ?? t.lastCommand?.signal ?? "abnormally"}${t.lastCommand?.error ? ` (${t.lastCommand.error})` : ""}\n`);
     else write(`failed: ${t.file}: ${t.error ?? t.state}\n`);
   }
   if (status.waitingForTemplateDir) write("pending: the template directory does not exist\n");

@@ -14,6 +14,8 @@ import { StateDir } from "../sources/state.js";
 import { SecretStore } from "../sources/store.js";
 import { renderOutput } from "../templates/render.js";
 import { TemplateError } from "../api/errors.js";
+import { fetchErrorMessage } from "../observe/status-model.js";
+import { WHY } from "./once.js";
 
 /**
  * `emissary render FILE`: resolve one template and print it to stdout; no write, no command. It
@@ -50,6 +52,8 @@ export async function runRender(file: string, config: ResolvedConfig, logger: Lo
   const values = (): { values: Map<string, ResolvedValue>; missing: string[]; invalid: Error[] } => resolveValues(entry.bindings, store);
   let wake: () => void = () => undefined;
   const wouldIssue = new Set<string>();
+  /** Reference key → how its last fetch failed (other than "not set yet"), for a timeout's report. */
+  const failing = new Map<string, string>();
   const scheduler = new Scheduler({
     store,
     logger,
@@ -59,6 +63,8 @@ export async function runRender(file: string, config: ResolvedConfig, logger: Lo
     onFetch: (o) => {
       const ref = (o.error as { code?: unknown; ref?: unknown } | undefined)?.code === "WOULD_ISSUE" ? (o.error as { ref?: unknown }).ref : undefined;
       if (typeof ref === "string") wouldIssue.add(ref);
+      if (o.outcome === "ok" || o.outcome === "not_found") failing.delete(o.key);
+      else failing.set(o.key, `${WHY[o.outcome]}${fetchErrorMessage(o.error) ? `: ${fetchErrorMessage(o.error)}` : ""}`);
       wake();
     },
   });
@@ -92,6 +98,7 @@ export async function runRender(file: string, config: ResolvedConfig, logger: Lo
       }
       if (timedOut) {
         process.stderr.write(`emissary render: timed out after ${formatDuration(config.timeoutMs!)}\npending: ${path} waits for ${missing.join(", ")}\n`);
+        for (const [key, why] of failing) process.stderr.write(`  ${key}: ${why}\n`);
         return 1;
       }
       await new Promise<void>((r) => (wake = r));

@@ -1,12 +1,10 @@
-import type { Logger } from "pino";
-import { refKey, type Backend, type FetchContext, type Secret, type SecretRef, type StateAccess } from "../api/backend.js";
+import { refKey, type Backend, type FetchContext, type Secret, type SecretRef } from "../api/backend.js";
 import { clearLongTimeout, setLongTimeout, type LongTimeout } from "../api/timer.js";
 import { classifyError, TransientError, type ErrorClass } from "../api/errors.js";
 import { isSecret, withDeadline } from "./deadline.js";
 import { jitter, type Random } from "./jitter.js";
 import { safeError } from "../api/log.js";
 import { afterError, afterSuccess, type FetchTiming, type NextFetchReason } from "./timing.js";
-import type { SecretStore } from "./store.js";
 
 export { BACKOFF_BASE_MS, BACKOFF_CAP_MS, LEASE_FRACTION, type FetchTiming, type NextFetchReason } from "./timing.js";
 

@@ -45,6 +45,22 @@ describe("CLI", () => {
     expect(o.stderr).toContain("file:missing-file");
   });
 
+  it("render and once say why a reference that fails (not just unset) is waited for", async () => {
+    const dir = tmpDir();
+    mkdirSync(join(dir, "a-directory"));
+    writeFileSync(join(dir, "a.tpl"), tpl(join(dir, "x"), "{{x}}\n", "secrets:\n  x: file:a-directory\n  y: file:missing-file\n"));
+    const r = await runEmissary(["render", join(dir, "a.tpl"), "--timeout", "500ms"], { stdoutIsLog: false });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^ {2}file:\S*a-directory: refused \(permission, authentication or a bad reference\), retried at the cap: .*not a regular file/m);
+    // Unset is not a failure worth a reason line.
+    expect(r.stderr).not.toMatch(/^ {2}file:\S*missing-file/m);
+    const o = await runEmissary(["once", "--templates", dir, "--timeout", "500ms"]);
+    expect(o.code).toBe(1);
+    expect(o.stderr).toContain("pending: ");
+    expect(o.stderr).toMatch(/^ {2}file:\S*a-directory: refused \(permission, authentication or a bad reference\), retried at the cap: .*not a regular file/m);
+    expect(o.stderr).not.toMatch(/^ {2}file:\S*missing-file/m);
+  });
+
   it("waits for a missing template directory, then picks up added, changed and removed templates live", async () => {
     const dir = tmpDir();
     const tdir = join(dir, "later");
