@@ -60,6 +60,8 @@ export async function runRender(file: string, config: ResolvedConfig, logger: Lo
     retryMs: config.defaults.retryMs,
     state: state.refs,
     issue: false,
+    // One render and exit: only a reference still waited for needs its change notices.
+    watchResolved: false,
     onFetch: (o) => {
       const ref = (o.error as { code?: unknown; ref?: unknown } | undefined)?.code === "WOULD_ISSUE" ? (o.error as { ref?: unknown }).ref : undefined;
       if (typeof ref === "string") wouldIssue.add(ref);

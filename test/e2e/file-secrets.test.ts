@@ -152,4 +152,18 @@ describe("JSON types of a file secret", () => {
     expect(exit).toEqual({ code: 0, signal: null });
     expect(readFileSync(out, "utf8")).toBe(`password=${v}\n`);
   }, 60_000);
+
+  it("render: a secret file created after start is printed when it appears (watched), not at the next retry", async () => {
+    const dir = tmpDir();
+    const secret = join(dir, "late");
+    writeFileSync(join(dir, "a.tpl"), `---\ndest: ${join(dir, "unused")}\nsecrets:\n  pw: file:${secret}\n---\npassword={{pw}}\n`);
+    const config = join(dir, "emissary.yml");
+    writeFileSync(config, "defaults: { retry: 60s }\n");
+    const v = canary("late-render");
+    setTimeout(() => writeFileSync(secret, v), 1500);
+    // --timeout 30s, well before the 60 s retry: only the watch started at the first miss can see it.
+    const res = await runEmissary(["render", join(dir, "a.tpl"), "--config", config, "--timeout", "30s"], { stdoutIsLog: false });
+    expect(res.code).toBe(0);
+    expect(res.stdout).toBe(`password=${v}\n`);
+  }, 60_000);
 });
