@@ -10,6 +10,13 @@ import { clearLongTimeout, safeError, setLongTimeout, type LongTimeout, type Log
 
 /** How often the token file is re-read while a reference is refused. */
 export const REFUSED_RECHECK_MS = 2_000;
+/**
+ * After this long refused under one token, the re-reads slow to {@link REFUSED_RECHECK_SLOW_MS}:
+ * an agent replaces a stale token within seconds, so a refusal that outlasts it is the policy's.
+ */
+export const REFUSED_FAST_FOR_MS = 60_000;
+/** The re-read interval once {@link REFUSED_FAST_FOR_MS} has passed without a new token. */
+export const REFUSED_RECHECK_SLOW_MS = 30_000;
 
 /** What {@link RefusedRecheck} needs of the token keeper. */
 export interface RefusedRecheckOptions {
@@ -20,6 +27,12 @@ export interface RefusedRecheckOptions {
   readonly logger: Logger;
   /** @defaultValue {@link REFUSED_RECHECK_MS} */
   readonly intervalMs?: number;
+  /** @defaultValue {@link REFUSED_FAST_FOR_MS} */
+  readonly fastForMs?: number;
+  /** @defaultValue {@link REFUSED_RECHECK_SLOW_MS} */
+  readonly slowIntervalMs?: number;
+  /** Clock, for tests. @defaultValue Date.now */
+  readonly now?: () => number;
 }
 
 /** Tracks refused references (by refKey) and re-checks the token file while there are any. */
@@ -32,6 +45,10 @@ export class RefusedRecheck {
   #running = false;
   #closed = false;
   #lastError?: string;
+  /** When the current spell of refusals under one token began (epoch ms). */
+  #since?: number;
+  #sinceGen?: number;
+  #lastDelay?: number;
 
   constructor(o: RefusedRecheckOptions) {
     this.#o = o;
@@ -73,6 +90,7 @@ export class RefusedRecheck {
     if (!this.#refused.delete(key) || this.#refused.size > 0) return;
     clearLongTimeout(this.#timer);
     this.#timer = undefined;
+    this.#since = undefined;
   }
 
   /** Stops the re-checks and forgets every key and watcher. */
@@ -84,12 +102,30 @@ export class RefusedRecheck {
     this.#watchers.clear();
   }
 
+  /** The next re-read's delay: quick at first, slow once the same token has been refused a while. */
+  #interval(): number {
+    const now = (this.#o.now ?? Date.now)();
+    const gen = this.#o.generation();
+    if (this.#since === undefined || this.#sinceGen !== gen) {
+      this.#since = now;
+      this.#sinceGen = gen;
+    }
+    const fast = now - this.#since < (this.#o.fastForMs ?? REFUSED_FAST_FOR_MS);
+    return fast ? (this.#o.intervalMs ?? REFUSED_RECHECK_MS) : (this.#o.slowIntervalMs ?? REFUSED_RECHECK_SLOW_MS);
+  }
+
   #arm(): void {
     if (this.#timer || this.#running || this.#closed || this.#refused.size === 0) return;
+    this.#lastDelay = this.#interval();
     this.#timer = setLongTimeout(() => {
       this.#timer = undefined;
       void this.#tick();
-    }, this.#o.intervalMs ?? REFUSED_RECHECK_MS, { unref: true });
+    }, this.#lastDelay, { unref: true });
+  }
+
+  /** The delay of the pending re-read (for tests); undefined when none is pending. */
+  get nextDelayMs(): number | undefined {
+    return this.#timer === undefined ? undefined : this.#lastDelay;
   }
 
   async #tick(): Promise<void> {
