@@ -18,8 +18,8 @@
  * VAULT_SKIP_VERIFY, VAULT_TLS_SERVER_NAME, VAULT_CLIENT_TIMEOUT. See docs/vault.md.
  *
  * Errors: 404 → not yet set; 403 → fatal, naming the path; 429, 412, 5xx (sealed, standby),
- * network → transient. With `auth.method: token_file`, the token file is re-read every 2s while a
- * reference is refused (403), and refused references are fetched again when it holds a new token
+ * network → transient. With `auth.method: token_file`, the token file is re-read every 2s (30s
+ * after a minute under one token) while a reference is refused (403), and refused references are fetched again when it holds a new token
  * (backends/vault/refused.ts). Vault's `warnings` are logged once per reference and text
  * (backends/vault/warnings.ts).
  * @packageDocumentation

@@ -2,7 +2,8 @@
  * `auth.method: token_file` while references are refused: a 403 may mean the Vault Agent's token
  * in the file is stale, and the agent writes a new one soon after. The core retries a permission
  * error only at its cap (5 minutes), so while at least one reference is refused the token file is
- * re-read every {@link REFUSED_RECHECK_MS}; when it holds a new token, the refused references'
+ * re-read every {@link REFUSED_RECHECK_MS} (every {@link REFUSED_RECHECK_SLOW_MS} once one token
+ * has been refused for {@link REFUSED_FAST_FOR_MS}); when it holds a new token, the refused references'
  * watchers are told (the core fetches them again at once). The timer is unref'd, and stops when
  * nothing is refused or the backend closes.
  */
@@ -31,8 +32,6 @@ export interface RefusedRecheckOptions {
   readonly fastForMs?: number;
   /** @defaultValue {@link REFUSED_RECHECK_SLOW_MS} */
   readonly slowIntervalMs?: number;
-  /** Clock, for tests. @defaultValue Date.now */
-  readonly now?: () => number;
 }
 
 /** Tracks refused references (by refKey) and re-checks the token file while there are any. */
@@ -104,7 +103,7 @@ export class RefusedRecheck {
 
   /** The next re-read's delay: quick at first, slow once the same token has been refused a while. */
   #interval(): number {
-    const now = (this.#o.now ?? Date.now)();
+    const now = Date.now();
     const gen = this.#o.generation();
     if (this.#since === undefined || this.#sinceGen !== gen) {
       this.#since = now;

@@ -66,7 +66,10 @@ export async function runRender(file: string, config: ResolvedConfig, logger: Lo
       const ref = (o.error as { code?: unknown; ref?: unknown } | undefined)?.code === "WOULD_ISSUE" ? (o.error as { ref?: unknown }).ref : undefined;
       if (typeof ref === "string") wouldIssue.add(ref);
       if (o.outcome === "ok" || o.outcome === "not_found") failing.delete(o.key);
-      else failing.set(o.key, `${WHY[o.outcome]}${fetchErrorMessage(o.error) ? `: ${fetchErrorMessage(o.error)}` : ""}`);
+      else {
+        const reason = fetchErrorMessage(o.error);
+        failing.set(o.key, `${WHY[o.outcome]}${reason ? `: ${reason}` : ""}`);
+      }
       wake();
     },
   });

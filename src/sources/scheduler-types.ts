@@ -27,7 +27,6 @@ export interface ForceOptions {
   readonly reissue?: boolean;
 }
 
-
 /** Options for {@link Scheduler}. */
 export interface SchedulerOptions {
   readonly store: SecretStore;
@@ -44,6 +43,6 @@ export interface SchedulerOptions {
   readonly state?: StateAccess;
   /** False (`render`): backends must not issue anything. @defaultValue true */
   readonly issue?: boolean;
-  /** False (`once`): a push backend's watch starts only for a reference whose fetch did not resolve. @defaultValue true */
+  /** False (`once`, `render`): a push backend's watch starts only for a reference whose fetch did not resolve. @defaultValue true */
   readonly watchResolved?: boolean;
 }
